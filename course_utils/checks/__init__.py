@@ -1,0 +1,104 @@
+"""Public checks: run right after a ``# TODO`` cell, print a clear verdict, return a result.
+
+Each lab has a module here (``course_utils.checks.lab1``...). A check never
+raises because the student's code is wrong: it prints what was expected,
+what came back and how far apart they are, and returns a :class:`CheckResult`
+that tests (and curious students) can read.
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one public check: ``passed`` plus the human-readable ``problems``."""
+
+    name: str
+    passed: bool
+    problems: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def message(self) -> str:
+        if self.passed:
+            return f"PASSED {self.name}"
+        return f"FAILED {self.name}:\n" + "\n".join(f"  - {problem}" for problem in self.problems)
+
+
+class Problem(Exception):
+    """Raised inside a check to stop it with one message for the student."""
+
+
+def array_problem(got, expected, *, what: str = "result", atol: float = 1e-5, rtol: float = 1e-5) -> str | None:
+    """Describe how ``got`` differs from ``expected``, or return None when they agree.
+
+    Compares shapes first, then values within ``atol + rtol * |expected|``, and
+    reports the worst element (index, got, expected) so the student knows where to look.
+    """
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        return f"{what} could not be turned into a numeric array ({error}); got {type(got).__name__}"
+    expected = np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape:
+        return f"{what} has shape {got.shape}, expected {expected.shape}"
+    if not np.all(np.isfinite(got)):
+        return f"{what} contains NaN or infinity (check for log(0), division by zero or overflow)"
+    excess = np.abs(got - expected) - (atol + rtol * np.abs(expected))
+    if np.all(excess <= 0):
+        return None
+    worst = np.unravel_index(np.argmax(excess), got.shape) if got.shape else ()
+    index = f" at index {tuple(int(i) for i in worst)}" if worst else ""
+    return (f"{what} differs{index}: got {got[worst]:.6g}, expected {expected[worst]:.6g} "
+            f"(tolerance {atol:g} + {rtol:g}*|expected|)")
+
+
+def require(condition: bool, message: str) -> None:
+    """Stop the check with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise Problem(message)
+
+
+def require_close(got, expected, *, what: str = "result", atol: float = 1e-5, rtol: float = 1e-5) -> None:
+    """Stop the check unless ``got`` matches ``expected`` in shape and within tolerance."""
+    problem = array_problem(got, expected, what=what, atol=atol, rtol=rtol)
+    if problem:
+        raise Problem(problem)
+
+
+def public_check(function: Callable[..., None]) -> Callable[..., CheckResult]:
+    """Turn a function that raises :class:`Problem` into a check that prints and returns a result.
+
+    An unfinished exercise (``NotImplementedError``) and any error raised by the
+    student's code are reported as a failed check with the error, never as a crash.
+    """
+    name = function.__name__.removeprefix("check_").replace("_", " ")
+
+    @functools.wraps(function)
+    def run(*args, **kwargs) -> CheckResult:
+        try:
+            function(*args, **kwargs)
+            result = CheckResult(name, True)
+        except Problem as problem:
+            result = CheckResult(name, False, [str(problem)])
+        except NotImplementedError:
+            result = CheckResult(name, False, ["not written yet: replace `raise NotImplementedError()` "
+                                               "with your code and run that cell again"])
+        except Exception as error:  # the student's code raised: show where, not a crash
+            frames = traceback.extract_tb(error.__traceback__)
+            where = next((f"line {f.lineno}" for f in reversed(frames) if f.filename.startswith("<")), "")
+            result = CheckResult(name, False, [f"your code raised {type(error).__name__}: {error}"
+                                               + (f" ({where} of your cell)" if where else "")])
+        print(result.message)
+        return result
+
+    return run

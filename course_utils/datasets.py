@@ -1,0 +1,246 @@
+"""Dataset registry, verified downloads and loaders.
+
+Every file a lab uses is listed once in :data:`REGISTRY` with its upstream
+URLs, size and sha256. :func:`fetch` finds a file in this order:
+
+1. ``$COURSE_DATA_DIR/<dataset>/<file>`` (a pre-seeded folder, e.g. for a class or CI),
+2. the local cache (``$COURSE_CACHE_DIR``, default ``~/.cache/course_utils``),
+3. a download from the upstream URLs into the cache.
+
+Every file is checked against its sha256 before use. When nothing works
+(offline, link gone) :class:`DataUnavailableError` says which file is missing,
+where it comes from and how to pre-seed it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+class DataUnavailableError(RuntimeError):
+    """A dataset file could not be found locally nor downloaded."""
+
+
+class ChecksumError(RuntimeError):
+    """A dataset file does not match the sha256 the registry records."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset: its name, sha256, size in bytes and download URLs."""
+
+    name: str
+    sha256: str
+    size: int
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A registered dataset: files plus what a user must know to cite and reuse it."""
+
+    name: str
+    description: str
+    license: str
+    citation: str
+    files: tuple[RemoteFile, ...] = field(default_factory=tuple)
+
+    def file(self, name: str) -> RemoteFile:
+        for remote in self.files:
+            if remote.name == name:
+                return remote
+        raise KeyError(f"{self.name} has no file {name!r}")
+
+
+def _mirrored(name: str, sha256: str, size: int, *bases: str) -> RemoteFile:
+    return RemoteFile(name, sha256, size, tuple(base + name for base in bases))
+
+
+_MNIST_BASES = (
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+_FASHION_BASES = (
+    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+)
+
+REGISTRY: dict[str, Dataset] = {
+    dataset.name: dataset
+    for dataset in (
+        Dataset(
+            name="mnist",
+            description="70,000 28x28 grey-scale handwritten digits (60,000 train, 10,000 test).",
+            license="CC BY-SA 3.0",
+            citation=(
+                "Y. LeCun, L. Bottou, Y. Bengio and P. Haffner. Gradient-based learning applied "
+                "to document recognition. Proc. IEEE 86(11), 1998."
+            ),
+            files=(
+                _mirrored("train-images-idx3-ubyte.gz",
+                          "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                          9912422, *_MNIST_BASES),
+                _mirrored("train-labels-idx1-ubyte.gz",
+                          "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                          28881, *_MNIST_BASES),
+                _mirrored("t10k-images-idx3-ubyte.gz",
+                          "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                          1648877, *_MNIST_BASES),
+                _mirrored("t10k-labels-idx1-ubyte.gz",
+                          "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                          4542, *_MNIST_BASES),
+            ),
+        ),
+        Dataset(
+            name="fashion-mnist",
+            description="70,000 28x28 grey-scale images of 10 kinds of clothing (Zalando).",
+            license="MIT",
+            citation=(
+                "H. Xiao, K. Rasul and R. Vollgraf. Fashion-MNIST: a novel image dataset for "
+                "benchmarking machine learning algorithms. arXiv:1708.07747, 2017."
+            ),
+            files=(
+                _mirrored("train-images-idx3-ubyte.gz",
+                          "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                          26421880, *_FASHION_BASES),
+                _mirrored("train-labels-idx1-ubyte.gz",
+                          "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                          29515, *_FASHION_BASES),
+                _mirrored("t10k-images-idx3-ubyte.gz",
+                          "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                          4422102, *_FASHION_BASES),
+                _mirrored("t10k-labels-idx1-ubyte.gz",
+                          "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+                          5148, *_FASHION_BASES),
+            ),
+        ),
+    )
+}
+
+
+def data_dir() -> Path | None:
+    """The pre-seeded folder named by ``COURSE_DATA_DIR``, or None."""
+    value = os.environ.get("COURSE_DATA_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept: ``COURSE_CACHE_DIR`` or ``~/.cache/course_utils``."""
+    value = os.environ.get("COURSE_CACHE_DIR")
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "course_utils"
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(path: Path, remote: RemoteFile) -> Path:
+    actual = sha256_of(path)
+    if actual != remote.sha256:
+        raise ChecksumError(
+            f"{path} has sha256 {actual}, expected {remote.sha256}. The file is corrupt or not "
+            f"the official {remote.name}: delete it and fetch it again."
+        )
+    return path
+
+
+def _download(remote: RemoteFile, target: Path, timeout: float) -> list[str]:
+    """Try each URL in turn; return the errors of those that failed (empty on success)."""
+    errors = []
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for url in remote.urls:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
+                    shutil.copyfileobj(response, partial)
+            _verified(Path(partial.name), remote)
+            os.replace(partial.name, target)
+            return []
+        except (OSError, ChecksumError) as error:
+            errors.append(f"{url}: {error}")
+            if "partial" in locals() and os.path.exists(partial.name):
+                os.unlink(partial.name)
+    return errors
+
+
+def fetch(dataset: str, filename: str, *, download: bool = True, timeout: float = 30.0) -> Path:
+    """Return the local path of one verified dataset file, downloading it if needed.
+
+    Raises :class:`DataUnavailableError` when the file is neither in
+    ``COURSE_DATA_DIR`` nor in the cache and cannot be downloaded.
+    """
+    remote = REGISTRY[dataset].file(filename)
+    seeded = data_dir()
+    if seeded is not None and (seeded / dataset / filename).is_file():
+        return _verified(seeded / dataset / filename, remote)
+    cached = cache_dir() / dataset / filename
+    if cached.is_file():
+        return _verified(cached, remote)
+    errors = _download(remote, cached, timeout) if download else ["downloads disabled"]
+    if not errors:
+        return cached
+    raise DataUnavailableError(
+        f"Cannot get {dataset}/{filename} ({remote.size:,} bytes, sha256 {remote.sha256}).\n"
+        + "Tried:\n  " + "\n  ".join(errors) + "\n"
+        f"Fix: connect to the internet and run again, or download the file from one of\n  "
+        + "\n  ".join(remote.urls)
+        + f"\nand put it at {cached} (or at $COURSE_DATA_DIR/{dataset}/{filename})."
+    )
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read a (gzipped) IDX file, the format of MNIST and Fashion-MNIST, into a uint8 array."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    return data.reshape(shape)
+
+
+def _load_idx_dataset(name: str):
+    arrays = [read_idx(fetch(name, f"{split}-{kind}-idx{dim}-ubyte.gz"))
+              for split in ("train", "t10k") for kind, dim in (("images", 3), ("labels", 1))]
+    return (arrays[0], arrays[1]), (arrays[2], arrays[3])
+
+
+def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """MNIST from the official IDX files.
+
+    Returns ``(x_train, y_train), (x_test, y_test)``: uint8 images of shape
+    ``(60000, 28, 28)`` and ``(10000, 28, 28)`` with pixel values 0..255, and
+    uint8 labels 0..9 of shape ``(60000,)`` and ``(10000,)``.
+    """
+    return _load_idx_dataset("mnist")
+
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+
+def load_fashion_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Fashion-MNIST from the official IDX files, shaped and typed like :func:`load_mnist`.
+
+    Class names, in label order, are in :data:`FASHION_MNIST_CLASSES`.
+    """
+    return _load_idx_dataset("fashion-mnist")

@@ -1,0 +1,211 @@
+"""Command line: ``python -m grader {release,smoke,autograde,selftest,demo}``.
+
+  python -m grader release [LAB ...]           regenerate labs/ from solutions/ (nbgrader)
+  python -m grader smoke [LAB ...]             run every solution notebook in smoke mode, print times
+  python -m grader autograde LAB SUBMISSIONS   grade a folder or LMS zip; see --help
+  python -m grader selftest LAB                grade the solution (full marks) and the blank lab (zero)
+  python -m grader demo                        release, then grade the example submissions of lab1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from grader import sandbox
+from grader.labs import REPO, Lab, all_labs, find_lab
+
+
+def _labs(names: list[str]) -> list[Lab]:
+    return [find_lab(name) for name in names] if names else all_labs()
+
+
+def cmd_release(args) -> int:
+    from grader.release import release, release_all
+
+    paths = [release(lab) for lab in _labs(args.labs)] if args.labs else release_all(all_labs())
+    for path in paths:
+        print(f"released {path.relative_to(REPO)}")
+    return 0
+
+
+def run_solution(lab: Lab, timeout: float = 600) -> float:
+    """Execute ``lab``'s solution notebook top to bottom in smoke mode; return seconds taken."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(lab.solution, as_version=4)
+    os.environ["COURSE_MODE"] = "smoke"
+    with tempfile.TemporaryDirectory() as work:
+        started = time.monotonic()
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": work}}).execute()
+    return time.monotonic() - started
+
+
+def cmd_smoke(args) -> int:
+    failed = 0
+    for lab in _labs(args.labs):
+        try:
+            print(f"{lab.name}: ran in smoke mode in {run_solution(lab):.1f} s", flush=True)
+        except Exception as error:
+            failed += 1
+            print(f"{lab.name}: FAILED: {type(error).__name__}: {str(error)[-1500:]}", flush=True)
+    return 1 if failed else 0
+
+
+def _data_dirs() -> list[Path]:
+    from course_utils.datasets import cache_dir, data_dir
+
+    return [p for p in (data_dir(), cache_dir()) if p is not None and p.is_dir()]
+
+
+def _prefetch() -> None:
+    """Make the registry's datasets available before grading: the sandbox has no network."""
+    from course_utils.datasets import REGISTRY, DataUnavailableError, fetch
+
+    for dataset in REGISTRY.values():
+        for remote in dataset.files:
+            try:
+                fetch(dataset.name, remote.name)
+            except DataUnavailableError as error:
+                print(f"WARNING: {dataset.name}/{remote.name} is unavailable, notebooks that need it will fail "
+                      f"in the sandbox.\n{error}", file=sys.stderr)
+
+
+def grade_lab(lab: Lab, submissions: Path, course: Path, *, workers: int, limits: sandbox.Limits,
+              strict: bool = False, progress: bool = True) -> list[dict]:
+    """Grade ``submissions`` for ``lab`` into the nbgrader course folder ``course``; write all reports."""
+    from grader.course import generate_assignment, record_grades
+    from grader.pipeline import autograde
+    from grader.report import write_feedback, write_summary, write_tables
+
+    level = sandbox.detect_isolation()
+    if level != "full":
+        print("\n" + "!" * 78 + "\n" + sandbox.ISOLATION_WARNING[level] + "\n" + "!" * 78 + "\n", file=sys.stderr)
+        if strict:
+            raise SystemExit("--strict: refusing to grade without full isolation")
+    course.mkdir(parents=True, exist_ok=True)
+    generate_assignment(lab, course)
+    _prefetch()
+    env = {"COURSE_MODE": "smoke", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    data_dirs = _data_dirs()
+    from course_utils.datasets import cache_dir, data_dir
+
+    if data_dir() is not None:
+        env["COURSE_DATA_DIR"] = str(data_dir().resolve())
+    env["COURSE_CACHE_DIR"] = str(cache_dir().resolve())
+
+    def on_result(result: dict) -> None:
+        if result["status"] not in ("invalid notebook", "grader error"):
+            record_grades(course, lab, result["student"], result["scores"], result["missing_answers"])
+        write_feedback(course, lab, result)
+
+    results = autograde(lab, submissions, course, workers=workers, limits=limits, level=level,
+                        data_dirs=data_dirs, kernel_env=env, progress=progress, on_result=on_result)
+    write_tables(course, results)
+    write_summary(course, lab, results)
+    return results
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"\n{'student':<22}{'status':<18}{'score':>12}  reason")
+    for r in results:
+        reason = "; ".join(r["reasons"])
+        print(f"{r['student']:<22}{r['status']:<18}{r['score']:>6g} / {r['max_score']:<4g}  "
+              f"{reason[:90] + ('...' if len(reason) > 90 else '')}")
+
+
+def _limits(args) -> sandbox.Limits:
+    return sandbox.Limits(memory_mb=args.memory_mb, cell_seconds=args.cell_seconds,
+                          notebook_seconds=args.notebook_seconds)
+
+
+def cmd_autograde(args) -> int:
+    lab = find_lab(args.lab)
+    course = Path(args.course_dir or f"grading/{lab.name}")
+    try:
+        results = grade_lab(lab, Path(args.submissions), course, workers=args.workers, limits=_limits(args),
+                            strict=args.strict, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        return 130
+    print_table(results)
+    print(f"\ngrades: {course / 'grades.csv'}  checks: {course / 'checks.csv'}  "
+          f"summary: {course / 'report' / lab.name / 'report.html'}  feedback: {course / 'feedback'}/")
+    return 0
+
+
+def cmd_selftest(args) -> int:
+    """The solution must earn every autograded point and the untouched student notebook none."""
+    lab = find_lab(args.lab)
+    with tempfile.TemporaryDirectory() as scratch:
+        submissions = Path(scratch) / "submissions"
+        for student, source in (("solution", lab.solution), ("blank", lab.release)):
+            (submissions / student).mkdir(parents=True)
+            shutil.copy(source, submissions / student / lab.notebook_name)
+        results = {r["student"]: r for r in grade_lab(lab, submissions, Path(scratch) / "course",
+                                                       workers=2, limits=_limits(args), progress=False)}
+    print_table(list(results.values()))
+    for r in results.values():
+        for c in r["checks"]:
+            print(f"  {r['student']:<9} {'PASS' if c['passed'] else 'FAIL'} {c['question']}/{c['check']}: "
+                  f"{c['message']}")
+    ok = (results["solution"]["score"] == results["solution"]["max_score"] > 0
+          and results["blank"]["score"] == 0)
+    print("selftest", "passed" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+def cmd_demo(args) -> int:
+    from grader.release import release_all
+
+    for path in release_all(all_labs()):
+        print(f"released {path.relative_to(REPO)}")
+    lab = find_lab("lab1")
+    course = Path(args.course_dir)
+    results = grade_lab(lab, REPO / "grader" / "examples" / lab.name, course, workers=args.workers,
+                        limits=_limits(args))
+    print_table(results)
+    print(f"\nReports in {course}/: grades.csv, checks.csv, feedback/, report/{lab.name}/report.html")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    release = commands.add_parser("release", help="regenerate labs/ from solutions/")
+    release.add_argument("labs", nargs="*")
+    release.set_defaults(run=cmd_release)
+    smoke = commands.add_parser("smoke", help="execute solution notebooks in smoke mode")
+    smoke.add_argument("labs", nargs="*")
+    smoke.set_defaults(run=cmd_smoke)
+    auto = commands.add_parser("autograde", help="grade a class's submissions")
+    auto.add_argument("lab", help="lab1 or lab1_perceptron")
+    auto.add_argument("submissions", help="folder of <student_id>/<notebook>.ipynb, or an LMS zip")
+    auto.add_argument("--course-dir", help="nbgrader course folder for results (default grading/<lab>)")
+    auto.set_defaults(run=cmd_autograde)
+    selftest = commands.add_parser("selftest", help="solution gets full marks, blank lab gets zero")
+    selftest.add_argument("lab")
+    selftest.set_defaults(run=cmd_selftest)
+    demo = commands.add_parser("demo", help="release all labs and grade lab1's example submissions")
+    demo.add_argument("--course-dir", default="build/demo")
+    demo.set_defaults(run=cmd_demo)
+    for sub in (auto, selftest, demo):
+        sub.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel graders")
+        sub.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb)
+        sub.add_argument("--cell-seconds", type=float, default=sandbox.Limits.cell_seconds)
+        sub.add_argument("--notebook-seconds", type=float, default=sandbox.Limits.notebook_seconds)
+    auto.add_argument("--strict", action="store_true", help="refuse to grade without full isolation")
+    auto.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""What hidden checks import: the ``points`` marker and student-facing failures.
+
+A hidden check is a pytest test in ``grader/checks/test_<lab>.py`` that takes
+the ``student`` fixture (a :class:`grader.channel.StudentKernel`), asks the
+student's sandboxed kernel for values, and judges them here, in the trusted
+process, against reference values computed here::
+
+    @points(2, question="activations")
+    def test_sigmoid_matches_reference(student):
+        z = np.linspace(-30, 30, 101, dtype=np.float32)
+        expect_close(student.call("sigmoid", z), 1 / (1 + np.exp(-z)), what="sigmoid(z)")
+
+``question`` is the nbgrader ``grade_id`` of the notebook's check cell; the
+points of a question's hidden checks add up to that cell's points. Only the
+message of a :class:`CheckFailed` (and of errors raised by the student's code)
+reaches the student's feedback: never the check's code, inputs or expected values.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from course_utils.checks import array_problem
+
+
+def points(value: float, *, question: str):
+    """Mark a hidden check as worth ``value`` points towards the notebook question ``question``."""
+    return pytest.mark.points(value, question=question)
+
+
+class CheckFailed(AssertionError):
+    """A hidden check failed; its message is shown to the student as written."""
+
+
+def expect(condition: bool, message: str) -> None:
+    """Fail the check with ``message`` (shown to the student) unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def expect_close(got, expected, *, what: str, atol: float = 1e-5, rtol: float = 1e-5) -> None:
+    """Fail unless ``got`` has ``expected``'s shape and values within ``atol + rtol*|expected|``.
+
+    The message names ``what`` and the shape or the size of the error, never the values
+    of hidden inputs.
+    """
+    problem = array_problem(got, expected, what=what, atol=atol, rtol=rtol)
+    if problem:
+        # Keep shapes, drop the numbers: they could reveal hidden inputs or the answer.
+        raise CheckFailed(problem.split(": got")[0] if " differs" in problem else problem)

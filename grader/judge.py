@@ -1,0 +1,88 @@
+"""Run a lab's hidden checks (pytest, in this trusted process) against a live student kernel."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pytest
+
+from grader.channel import StudentError, StudentKernel
+from grader.harness import CheckFailed
+
+
+@dataclass
+class CheckOutcome:
+    """One hidden check's verdict; ``message`` is safe to show the student."""
+
+    check: str
+    question: str
+    points: float
+    max_points: float
+    passed: bool
+    message: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def student_message(error: BaseException | None) -> str:
+    """What the student may read about a failed check: our message, never the check's code."""
+    if error is None:
+        return ""
+    if isinstance(error, (CheckFailed, StudentError)):
+        return str(error)
+    return f"the check could not judge your answer ({type(error).__name__})"
+
+
+class _Collector:
+    """pytest plugin: provides the ``student`` fixture and records every check's outcome."""
+
+    def __init__(self, student: StudentKernel | None, dead_reason: str):
+        self._student, self._dead_reason = student, dead_reason
+        self.outcomes: dict[str, CheckOutcome] = {}
+
+    @pytest.fixture
+    def student(self) -> StudentKernel:
+        if self._student is None:
+            raise StudentError(f"the notebook could not be run ({self._dead_reason})")
+        return self._student
+
+    def pytest_configure(self, config) -> None:
+        config.addinivalue_line("markers", "points(value, question): points a hidden check is worth")
+
+    def pytest_collection_modifyitems(self, items) -> None:
+        for item in items:
+            mark = item.get_closest_marker("points")
+            if mark is None:
+                raise pytest.UsageError(f"{item.nodeid} has no @points(...) marker")
+            self.outcomes[item.nodeid] = CheckOutcome(
+                check=item.name.removeprefix("test_"), question=mark.kwargs["question"], points=0.0,
+                max_points=float(mark.args[0]), passed=False, message="not run")
+
+    def pytest_runtest_makereport(self, item, call) -> None:
+        outcome = self.outcomes[item.nodeid]
+        if call.when == "setup" and call.excinfo is not None:
+            outcome.message = student_message(call.excinfo.value)
+        elif call.when == "call":
+            error = call.excinfo.value if call.excinfo is not None else None
+            outcome.passed = error is None
+            outcome.points = outcome.max_points if outcome.passed else 0.0
+            outcome.message = "passed" if outcome.passed else student_message(error)
+
+
+def run_checks(checks_file: Path, student: StudentKernel | None, dead_reason: str = "") -> list[CheckOutcome]:
+    """Run every test in ``checks_file`` against ``student`` (None: the kernel is gone, all fail)."""
+    collector = _Collector(student, dead_reason)
+    args = [str(checks_file), "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--import-mode=importlib",
+            "-c", os.devnull, "--rootdir", str(checks_file.parent), "-W", "ignore"]
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        code = pytest.main(args, plugins=[collector])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        raise RuntimeError(f"hidden checks {checks_file.name} could not run (pytest exit {code}):\n"
+                           + sink.getvalue()[-2000:])
+    return list(collector.outcomes.values())

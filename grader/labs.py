@@ -1,0 +1,52 @@
+"""Where each lab's pieces live in the repository."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Lab:
+    """One lab: ``name`` is its folder (``lab1_perceptron``), ``short`` its number (``lab1``)."""
+
+    name: str
+    root: Path = REPO
+
+    @property
+    def short(self) -> str:
+        return self.name.split("_", 1)[0]
+
+    @property
+    def notebook_name(self) -> str:
+        return f"{self.name}.ipynb"
+
+    @property
+    def solution(self) -> Path:
+        return self.root / "solutions" / self.name / self.notebook_name
+
+    @property
+    def release(self) -> Path:
+        return self.root / "labs" / self.name / self.notebook_name
+
+    @property
+    def checks(self) -> Path:
+        return self.root / "grader" / "checks" / f"test_{self.short}.py"
+
+
+def all_labs(root: Path = REPO) -> list[Lab]:
+    """Every lab that has a solution notebook, in lab order."""
+    folders = [p.name for p in (root / "solutions").glob("lab*_*") if (p / f"{p.name}.ipynb").is_file()]
+    return [Lab(name, root) for name in sorted(folders, key=lambda n: int(re.match(r"lab(\d+)", n).group(1)))]
+
+
+def find_lab(name: str, root: Path = REPO) -> Lab:
+    """Resolve ``lab1`` or ``lab1_perceptron`` to a :class:`Lab`; a clear error otherwise."""
+    for lab in all_labs(root):
+        if name in (lab.name, lab.short):
+            return lab
+    known = ", ".join(lab.short for lab in all_labs(root)) or "none"
+    raise SystemExit(f"unknown lab {name!r}; known labs: {known}")
