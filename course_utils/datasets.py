@@ -197,7 +197,7 @@ def fetch(dataset: str, filename: str, *, download: bool = True, timeout: float 
     raise DataUnavailableError(
         f"Cannot get {dataset}/{filename} ({remote.size:,} bytes, sha256 {remote.sha256}).\n"
         + "Tried:\n  " + "\n  ".join(errors) + "\n"
-        f"Fix: connect to the internet and run again, or download the file from one of\n  "
+        "Fix: connect to the internet and run again, or download the file from one of\n  "
         + "\n  ".join(remote.urls)
         + f"\nand put it at {cached} (or at $COURSE_DATA_DIR/{dataset}/{filename})."
     )

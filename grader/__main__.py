@@ -14,7 +14,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from grader import sandbox
@@ -34,21 +33,9 @@ def cmd_release(args) -> int:
     return 0
 
 
-def run_solution(lab: Lab, timeout: float = 600) -> float:
-    """Execute ``lab``'s solution notebook top to bottom in smoke mode; return seconds taken."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    notebook = nbformat.read(lab.solution, as_version=4)
-    os.environ["COURSE_MODE"] = "smoke"
-    with tempfile.TemporaryDirectory() as work:
-        started = time.monotonic()
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": work}}).execute()
-    return time.monotonic() - started
-
-
 def cmd_smoke(args) -> int:
+    from grader.release import run_solution
+
     failed = 0
     for lab in _labs(args.labs):
         try:

@@ -66,7 +66,8 @@ def generate_assignment(lab: Lab, course: Path) -> Path:
     api = NbGraderAPI(config=_config(course))
     result = api.generate_assignment(lab.name, force=True, create=True)
     if not result["success"]:
-        raise RuntimeError(f"nbgrader generate_assignment failed for {lab.name}:\n{result.get('error') or result.get('log')}")
+        details = result.get("error") or result.get("log")
+        raise RuntimeError(f"nbgrader generate_assignment failed for {lab.name}:\n{details}")
     return course / "release" / lab.name / lab.notebook_name
 
 

@@ -149,6 +149,7 @@ class SandboxedKernel:
             self.stderr_tail.append(raw.decode("utf-8", "replace"))
 
     def _memory_mb(self) -> float:
+        """Proportional memory of the kernel and its children: pages shared after fork count once."""
         try:
             root = psutil.Process(self._proc.pid)
             processes = [root, *root.children(recursive=True)]
@@ -157,9 +158,13 @@ class SandboxedKernel:
         total = 0
         for process in processes:
             try:
-                total += process.memory_info().rss
-            except psutil.Error:
-                pass
+                with open(f"/proc/{process.pid}/smaps_rollup") as handle:
+                    total += next(int(line.split()[1]) * 1024 for line in handle if line.startswith("Pss:"))
+            except (OSError, StopIteration, ValueError):
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
         return total / MIB
 
     def _disk_mb(self) -> float:

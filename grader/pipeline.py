@@ -157,6 +157,7 @@ def grade(job: Job) -> dict:
         if kernel is not None:
             kernel.close()
         shutil.rmtree(scratch, ignore_errors=True)
+    reasons.sort(key=lambda item: STATUSES.index(item[0]))  # the most serious first
     result["status"] = _status(reasons)
     result["reasons"] = [reason for _, reason in reasons]
     result["score"] = round(sum(c["points"] for c in result["checks"]), 3)

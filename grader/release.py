@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -46,3 +48,16 @@ def release_all(labs: list[Lab]) -> list[Path]:
             if folder.is_dir() and folder.name not in {lab.name for lab in labs}:
                 shutil.rmtree(folder)
     return paths
+
+
+def run_solution(lab: Lab, timeout: float = 600) -> float:
+    """Execute ``lab``'s solution notebook top to bottom in smoke mode; return seconds taken."""
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(lab.solution, as_version=4)
+    os.environ["COURSE_MODE"] = "smoke"
+    with tempfile.TemporaryDirectory() as work:
+        started = time.monotonic()
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": work}}).execute()
+    return time.monotonic() - started

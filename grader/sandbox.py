@@ -142,6 +142,7 @@ def kernel_argv(connection_file: Path, scratch: Path, level: str, slot: int,
         argv += ["--dev-bind", device, device]
     argv += _bind_args("--ro-bind", Path("/proc/driver/nvidia"))
     argv += ["--bind", str(scratch), str(INSIDE), "--bind", str(scratch / "tmp"), "/tmp",
+             "--bind", str(scratch / "shm"), "/dev/shm",  # counted by the disk watchdog, unlike a tmpfs
              "--ro-bind", str(scratch / "etc" / "passwd"), "/etc/passwd",
              "--ro-bind", str(scratch / "etc" / "group"), "/etc/group",
              "--chdir", str(INSIDE / "work")]
@@ -161,7 +162,7 @@ def prepare_scratch(scratch: Path, level: str, slot: int) -> None:
     gid = SANDBOX_UID_BASE + slot if level == "full" else os.getgid()
     scratch.mkdir(parents=True, exist_ok=True)
     os.chmod(scratch, 0o755)
-    for sub in ("work", "tmp", "home", "ipc"):
+    for sub in ("work", "tmp", "shm", "home", "ipc"):
         (scratch / sub).mkdir(exist_ok=True)
         if level == "full":
             os.chown(scratch / sub, uid, gid)

@@ -27,6 +27,9 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.passed
 
+    def _ipython_display_(self) -> None:
+        """Show nothing as a cell's value: the check has already printed its verdict."""
+
     @property
     def message(self) -> str:
         if self.passed:

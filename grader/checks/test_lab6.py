@@ -1,0 +1,282 @@
+"""Hidden checks of Lab 6 (neural architecture search).
+
+References are computed here: parameter counts from the search space's formula,
+the controller's forward pass re-implemented in TensorFlow from the weights that
+the student's (locked) ``Controller`` class holds, the REINFORCE loss and its
+gradient from that re-implementation, and table lookups from the trusted copy of
+the tabular benchmark.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils.checks.lab6 import child_params
+from course_utils.nas import SEARCH_SPACE, load_nas_table
+from grader.harness import expect, expect_close, points
+
+N_CHOICES = [len(choices) for choices in SEARCH_SPACE.values()]
+OFFSETS = [int(offset) for offset in np.cumsum([0] + N_CHOICES)]
+# Sets the weights of a fresh Controller(seed=s) to its initial weights times k, inside the student's kernel.
+SCALED = "(lambda c: (c.set_weights([w * {k} for w in c.get_weights()]), c)[1])(Controller(seed={s}))"
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_nas_table()
+
+
+def _arch(index: int) -> dict:
+    arch = {}
+    for name, choices in reversed(SEARCH_SPACE.items()):
+        index, digit = divmod(index, len(choices))
+        arch[name] = choices[digit]
+    return {name: arch[name] for name in SEARCH_SPACE}
+
+
+def _plain(arch: dict) -> tuple:
+    """An architecture as it comes back from the student's kernel, as a comparable tuple."""
+    return tuple(value.item() if isinstance(value, np.ndarray) else value for value in arch.values())
+
+
+def _rows(archs) -> list[tuple]:
+    """Architectures as comparable tuples of plain values, whatever types came back."""
+    return [tuple(np.asarray(value).item() for value in arch) for arch in archs]
+
+
+def _valid(arch) -> bool:
+    return (isinstance(arch, dict) and list(arch) == list(SEARCH_SPACE)
+            and all(value in SEARCH_SPACE[name] for name, value in zip(SEARCH_SPACE, _plain(arch))))
+
+
+def _weights(student, seed: int, scale: float) -> list[np.ndarray]:
+    weights = student.call(f"lambda: {SCALED.format(s=seed, k=scale)}.get_weights()")
+    shapes = [tuple(np.shape(w)) for w in weights]
+    expect(len(weights) == 7 and shapes[1] == (OFFSETS[-1], shapes[0][1]),
+           "the Controller class was changed: it is a locked cell, restore it")
+    return [np.asarray(w, dtype=np.float32) for w in weights]
+
+
+def _forward(weights, tokens):
+    """Teacher-forced log-probabilities (n,), entropies (n,) and conditionals [(n, k_t)], as tensors."""
+    import tensorflow as tf
+
+    start, embedding, kernel, recurrent, bias, head_kernel, head_bias = weights
+    tokens = np.asarray(tokens, dtype=np.int32)
+    n, hidden = len(tokens), recurrent.shape[0]
+    inputs = tf.tile(start, [n, 1])
+    h = c = tf.zeros((n, hidden))
+    log_prob, entropy, conditionals = tf.zeros(n), tf.zeros(n), []
+    for t, k in enumerate(N_CHOICES):
+        i, f, g, o = tf.split(tf.matmul(inputs, kernel) + tf.matmul(h, recurrent) + bias, 4, axis=1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        log_p = tf.nn.log_softmax((tf.matmul(h, head_kernel) + head_bias)[:, OFFSETS[t]:OFFSETS[t + 1]])
+        log_prob += tf.reduce_sum(log_p * tf.one_hot(tokens[:, t], k), axis=1)
+        entropy -= tf.reduce_sum(tf.exp(log_p) * log_p, axis=1)
+        conditionals.append(tf.exp(log_p).numpy().astype(float))
+        inputs = tf.gather(embedding, OFFSETS[t] + tokens[:, t])
+    return log_prob, entropy, conditionals
+
+
+def _random_tokens(rng, n: int) -> np.ndarray:
+    return np.stack([rng.integers(k, size=n) for k in N_CHOICES], axis=1)
+
+
+# ---------------------------------------------------------------- Exercise 1: build_child
+
+@points(1, question="build_child")
+def test_build_child_parameter_counts(student):
+    for index in (3, 22, 64, 89, 118, 131):
+        arch = _arch(index)
+        got = student.call("lambda a: build_child(a).count_params()", arch)
+        expect(got == child_params(arch), f"build_child({arch}) has {got} parameters, which is not what the "
+                                          f"layer recipe gives (filters, kernel sizes, biases, skip, head)")
+
+
+@points(1, question="build_child")
+def test_build_child_output_and_activation(student):
+    for index in (9, 77, 110, 143):
+        arch = _arch(index)
+        shape = np.shape(student.call("lambda a: build_child(a)(np.zeros((3, 28, 28, 1), 'float32'))", arch))
+        expect(shape == (3, 10), f"build_child({arch}) maps a batch of 3 images to shape {shape}, expected (3, 10)")
+        names = student.call("lambda a: [str(getattr(l.get_config().get('activation'), '__name__', "
+                             "l.get_config().get('activation'))) for l in build_child(a).layers]", arch)
+        used = set(names) - {"None", "linear"}
+        expect(used == {arch["activation"]},
+               f"build_child({arch}) uses the activations {sorted(used)}; it should use only the chosen one")
+
+
+# ---------------------------------------------------------------- Exercise 2: random search
+
+@points(1, question="random_search")
+def test_random_architectures_valid_and_uniform(student):
+    archs = student.call("lambda s, n: (lambda rng: [sample_random_architecture(rng) for _ in range(n)])"
+                         "(np.random.default_rng(s))", 17, 900)
+    expect(len(archs) == 900 and all(_valid(arch) for arch in archs),
+           "sample_random_architecture returned something that is not an architecture of the search space")
+    for position, (name, choices) in enumerate(SEARCH_SPACE.items()):
+        p = 1 / len(choices)
+        for choice in choices:
+            count = sum(_plain(arch)[position] == choice for arch in archs)
+            expect(abs(count - 900 * p) <= 5 * np.sqrt(900 * p * (1 - p)),
+                   f"sample_random_architecture does not draw {name} uniformly")
+
+
+@points(1, question="random_search")
+def test_random_search_scores_and_seeds(student, table):
+    call = "lambda s: (lambda r: ([list(a.values()) for a in r[0]], r[1]))(random_search(table.lookup, 37, s))"
+    archs, rewards = student.call(call, 21)
+    expect(len(archs) == 37 and np.shape(rewards) == (37,),
+           "random_search(evaluate, budget, seed) must return `budget` architectures and scores")
+    expect(all(row in table.accuracy for row in _rows(archs)),
+           "random_search returned an architecture that is not in the search space")
+    expect_close(rewards, [table.accuracy[row] for row in _rows(archs)], what="random_search scores", atol=1e-9)
+    expect(_rows(student.call(call, 21)[0]) == _rows(archs), "random_search is not reproducible for a fixed seed")
+    expect(_rows(student.call(call, 22)[0]) != _rows(archs),
+           "random_search gives the same architectures for different seeds")
+
+
+# ---------------------------------------------------------------- Exercise 3: sampling
+
+@points(1, question="sample_tokens")
+def test_sample_tokens_shape_and_range(student):
+    for n in (1, 13):
+        tokens = np.asarray(student.call(f"lambda: sample_tokens({SCALED.format(s=4, k=1.0)}, {n}, "
+                                         f"np.random.default_rng(5))"))
+        expect(tokens.shape == (n, len(N_CHOICES)), f"sample_tokens(controller, {n}, rng) has shape "
+                                                    f"{tokens.shape}, expected ({n}, {len(N_CHOICES)})")
+        expect(np.issubdtype(tokens.dtype, np.integer), "sample_tokens should return integer tokens")
+        expect(all(0 <= tokens[:, t].min() and tokens[:, t].max() < k for t, k in enumerate(N_CHOICES)),
+               "a sampled token is outside the choices of its decision")
+
+
+@points(1, question="sample_tokens")
+def test_sample_tokens_follow_the_conditionals(student):
+    weights = _weights(student, seed=8, scale=12.0)
+    tokens = np.asarray(student.call(f"lambda: sample_tokens({SCALED.format(s=8, k=12.0)}, 600, "
+                                     f"np.random.default_rng(9))"))
+    expect(tokens.shape == (600, len(N_CHOICES)), "sample_tokens returned the wrong shape")
+    _, _, conditionals = _forward(weights, tokens)
+    for t, p in enumerate(conditionals):
+        hits = np.eye(p.shape[1])[tokens[:, t]]
+        z = np.abs((hits - p).sum(axis=0)) / np.sqrt((p * (1 - p)).sum(axis=0) + 1e-9)
+        expect(z.max() <= 5, f"at decision {t} the samples do not follow the controller's probabilities "
+                             f"given the earlier choices")
+
+
+# ---------------------------------------------------------------- Exercise 4: log-probability
+
+@points(2, question="log_prob")
+def test_log_prob_matches_reference(student):
+    rng = np.random.default_rng(31)
+    for seed, scale, n in ((5, 4.0, 9), (6, 9.0, 1)):
+        weights = _weights(student, seed, scale)
+        tokens = _random_tokens(rng, n)
+        got = student.call(f"lambda x: log_prob_and_entropy({SCALED.format(s=seed, k=scale)}, x)[0]", tokens)
+        expected, _, _ = _forward(weights, tokens)
+        expect_close(got, expected.numpy(), what="log-probability", atol=1e-4, rtol=1e-4)
+
+
+@points(1, question="log_prob")
+def test_entropy_matches_reference(student):
+    weights = _weights(student, 7, 5.0)
+    tokens = _random_tokens(np.random.default_rng(32), 7)
+    got = student.call(f"lambda x: log_prob_and_entropy({SCALED.format(s=7, k=5.0)}, x)[1]", tokens)
+    _, expected, _ = _forward(weights, tokens)
+    expect_close(got, expected.numpy(), what="summed entropy", atol=1e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- Exercise 5: REINFORCE
+
+def _student_update(student, seed, scale, tokens, rewards, baseline, beta, lr):
+    return student.call(
+        f"lambda x, r, b, beta, lr: (lambda c: (reinforce_step(c, keras.optimizers.SGD(lr), x, r, b, beta), "
+        f"c.get_weights()))({SCALED.format(s=seed, k=scale)})", tokens, rewards, baseline, beta, lr)
+
+
+@points(1.5, question="reinforce")
+def test_reinforce_loss_and_gradient(student):
+    import tensorflow as tf
+
+    seed, scale, lr, baseline, beta = 11, 2.0, 0.05, 0.62, 0.03
+    tokens = _random_tokens(np.random.default_rng(40), 8)
+    rewards = np.random.default_rng(41).uniform(0.3, 0.9, size=8)
+    weights = _weights(student, seed, scale)
+    variables = [tf.Variable(w) for w in weights]
+    advantages = tf.constant((rewards - baseline).astype(np.float32))
+    with tf.GradientTape() as tape:
+        log_prob, entropy, _ = _forward(variables, tokens)
+        loss = -tf.reduce_mean(advantages * log_prob) - beta * tf.reduce_mean(entropy)
+    grads = tape.gradient(loss, variables)
+    got_loss, after = _student_update(student, seed, scale, tokens, rewards, baseline, beta, lr)
+    expect_close(got_loss, float(loss), what="the returned loss", atol=1e-4, rtol=1e-4)
+    for w, a, g in zip(weights, after, grads):
+        expect_close(np.asarray(a) - w, -lr * tf.convert_to_tensor(g).numpy(), what="the SGD update of the weights",
+                     atol=1e-5, rtol=1e-3)
+
+
+@points(1.5, question="reinforce")
+def test_reinforce_moves_probability_toward_good_architectures(student):
+    seed, scale, baseline = 12, 3.0, 0.5
+    tokens = _random_tokens(np.random.default_rng(42), 4)
+    weights = _weights(student, seed, scale)
+    for row, reward in zip(tokens, (0.2, 0.9, 0.35, 0.8)):
+        _, after = _student_update(student, seed, scale, row[None], np.array([reward]), baseline, 0.0, 0.05)
+        before_lp = float(_forward(weights, row[None])[0].numpy()[0])
+        after_lp = float(_forward([np.asarray(a, dtype=np.float32) for a in after], row[None])[0].numpy()[0])
+        if reward > baseline:
+            expect(after_lp > before_lp, "an update on an architecture that beat the baseline made it less likely")
+        else:
+            expect(after_lp < before_lp, "an update on an architecture below the baseline made it more likely")
+
+
+# ---------------------------------------------------------------- Exercise 6: the search loop
+
+@points(1, question="controller_search")
+def test_controller_search_budget_and_rewards(student, table):
+    call = ("lambda: (lambda r: ([list(a.values()) for a in r[0]], r[1]))"
+            "(controller_search(table.lookup, 17, seed=13, batch_size=4))")
+    archs, rewards = student.call(call)
+    expect(len(archs) == 17 and np.shape(rewards) == (17,),
+           "controller_search does not return exactly `budget` architectures and rewards")
+    expect(all(row in table.accuracy for row in _rows(archs)),
+           "controller_search returned an architecture that is not in the search space")
+    expect_close(rewards, [table.accuracy[row] for row in _rows(archs)], what="controller_search rewards",
+                 atol=1e-9)
+    expect(_rows(student.call(call)[0]) == _rows(archs), "controller_search is not reproducible for a fixed seed")
+
+
+@points(1, question="controller_search")
+def test_controller_search_learns(student, table):
+    early, late = [], []
+    for seed in (14, 15, 16):
+        rewards = np.asarray(student.call(f"lambda: controller_search(table.lookup, 60, seed={seed})[1]",
+                                          _timeout=120))
+        expect(rewards.shape == (60,), "controller_search does not return `budget` rewards")
+        early.append(rewards[:15].mean())
+        late.append(rewards[-15:].mean())
+    expect(np.mean(late) > np.mean(early) + 0.02,
+           "over several seeds, the rewards at the end of a search are not clearly higher than at the start")
+
+
+# ---------------------------------------------------------------- Exercise 7: the comparison
+
+@points(1, question="compare")
+def test_best_so_far(student):
+    rewards = np.random.default_rng(50).uniform(size=23)
+    expect_close(student.call("best_so_far", rewards), np.maximum.accumulate(rewards), what="best_so_far")
+
+
+@points(1, question="compare")
+def test_compare_curves(student):
+    curves = student.call("lambda: compare(table.lookup, 9, [3, 4, 5])", _timeout=120)
+    expect(isinstance(curves, dict) and set(curves) == {"random", "controller"},
+           "compare must return a dict with the keys 'random' and 'controller'")
+    for name, search in (("random", "random_search"), ("controller", "controller_search")):
+        got = np.asarray(curves[name])
+        expect(got.shape == (3, 9), f"curves[{name!r}] should have shape (len(seeds), budget)")
+        for row, seed in zip(got, (3, 4, 5)):
+            rewards = np.asarray(student.call(f"lambda: {search}(table.lookup, 9, {seed})[1]"))
+            expect_close(row, np.maximum.accumulate(rewards), what=f"curves[{name!r}]", atol=1e-9)

@@ -1,0 +1,105 @@
+"""Fast grader units: intake, cell reconciliation, the channel's data format."""
+
+import io
+import zipfile
+
+import nbformat
+import numpy as np
+import pytest
+
+from grader import channel, intake
+from grader.integrity import reconcile
+from grader.labs import find_lab
+
+LAB = find_lab("lab1")
+
+
+def _released():
+    return nbformat.read(LAB.release, as_version=4)
+
+
+def _ids(notebook):
+    return [c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells]
+
+
+def test_untouched_notebook_reconciles_to_itself_with_missing_answers():
+    result = reconcile(_released(), _released())
+    assert result.tampered == [] and _ids(result.notebook) == _ids(_released())
+    assert "tape_gradient_impl" in result.missing_answers and "q_nonlinearity" in result.missing_answers
+
+
+def test_locked_cells_are_restored_and_flagged():
+    submitted = _released()
+    check = next(c for c in submitted.cells if _ids(nbformat.v4.new_notebook(cells=[c]))[0] == "activations")
+    check.source = "print('PASSED activations')"
+    check.metadata["nbgrader"]["points"] = 100
+    del submitted.cells[submitted.cells.index(check) + 1]  # a locked demo cell
+    submitted.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade": True, "points": 50,
+                                                                                     "grade_id": "bonus"}}))
+    result = reconcile(submitted, _released())
+    assert any("activations was changed" in t for t in result.tampered)
+    assert any("was deleted" in t for t in result.tampered)
+    assert any("bonus" in n for n in result.notes)
+    original = {c.metadata["nbgrader"]["grade_id"]: c for c in _released().cells if "nbgrader" in c.metadata}
+    graded = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in result.notebook.cells}
+    assert graded["activations"].source == original["activations"].source
+    points = graded["activations"].metadata["nbgrader"]["points"]
+    assert points == original["activations"].metadata["nbgrader"]["points"]
+    assert "bonus" not in graded and set(original) <= set(graded)
+
+
+def test_duplicated_answer_cell_keeps_the_first():
+    submitted = _released()
+    answer = next(c for c in submitted.cells if c.metadata["nbgrader"]["grade_id"] == "losses_impl")
+    answer.source = "def binary_cross_entropy(y, p): return 0"
+    twin = nbformat.from_dict(dict(answer))
+    twin.source = "evil = True"
+    submitted.cells.insert(submitted.cells.index(answer) + 1, twin)
+    result = reconcile(submitted, _released())
+    assert any("duplicated" in t for t in result.tampered)
+    kept = [c for c in result.notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "losses_impl"]
+    assert len(kept) == 1 and kept[0].source.startswith("def binary_cross_entropy")
+
+
+def test_zip_intake_rejects_traversal_and_reads_ids(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("jdoe_1234_5678_lab1_perceptron.ipynb", "{}")
+        z.writestr("../../etc/evil.ipynb", "{}")
+        z.writestr("alice/lab1_perceptron.ipynb", "{}")
+    found = {s.student: s for s in intake.collect(archive, LAB.notebook_name)}
+    assert set(found) >= {"jdoe", "alice"}
+    unsafe = [s for s in found.values() if s.problem and "unsafe path" in s.problem]
+    assert len(unsafe) == 1 and unsafe[0].data == b""
+    assert not (tmp_path.parent / "etc" / "evil.ipynb").exists()
+
+
+def test_folder_intake_reports_empty_and_oversized(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "lab1_perceptron.ipynb").write_bytes(b" " * (intake.MAX_BYTES + 1))
+    (tmp_path / "bad id!").mkdir()
+    (tmp_path / "bad id!" / "x.ipynb").write_text("{}")
+    found = {s.student: s for s in intake.collect(tmp_path, LAB.notebook_name)}
+    assert "no .ipynb" in found["empty"].problem and "too large" in found["big"].problem
+    assert any(s.problem and "not a safe name" in s.problem for s in found.values())
+
+
+def test_channel_round_trips_plain_data_only():
+    arrays = {}
+    tree = channel.pack([np.arange(3), {"a": (1.5, None, "s")}], arrays)
+    assert channel.unpack(tree, arrays)[1] == {"a": (1.5, None, "s")}
+    with pytest.raises(TypeError):
+        channel.pack(object(), {})
+    with pytest.raises(ValueError):
+        channel.unpack({"__pickle__": "x"}, {})
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([object()], dtype=object), allow_pickle=True)
+    buffer.seek(0)
+    with pytest.raises(ValueError):
+        np.load(buffer, allow_pickle=False)
+
+
+def test_feedback_names_only_plain_functions():
+    assert channel._label("model.predict") == "`model.predict`"
+    assert channel._label("lambda x: secret_reference(x)") == "your code"

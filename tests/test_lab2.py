@@ -1,0 +1,277 @@
+"""Lab 2's public checks pass on the solution notebook's code and fail on typical mistakes.
+
+The reference implementations are the solution cells of ``solutions/lab2_cnn/lab2_cnn.ipynb``
+(executed here without the rest of the notebook), so the notebook stays the one source of truth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+
+from course_utils.checks import lab2 as checks  # noqa: E402
+from tests.conftest import check_failed, solution_namespace  # noqa: E402
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "lab2_cnn" / "lab2_cnn.ipynb"
+
+
+@pytest.fixture(scope="module")
+def solution() -> dict:
+    return solution_namespace("lab2_cnn", np=np, tf=tf, keras=keras)
+
+
+def test_notebook_structure():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    assert len(ids) == len(set(ids))
+    checks_cells = {
+        c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+        for c in nb.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+    }
+    assert checks_cells == {
+        "prepare_images": 1,
+        "conv2d": 3,
+        "max_pool2d": 2,
+        "build_cnn": 2,
+        "train_step": 3,
+        "confusion_matrix": 1,
+        "shuffle_labels": 1,
+    }
+    assert "course_utils.setup(seed=2)" in nb.cells[1].source
+    for cell in nb.cells:
+        assert not cell.get("outputs") and not cell.get("execution_count")
+
+
+# ---------------------------------------------------------------- prepare_images
+
+
+def test_prepare_images(solution):
+    assert checks.check_prepare_images(solution["prepare_images"]).passed
+    assert check_failed(checks.check_prepare_images(lambda x: x.astype(np.float32) / 255), "shape")
+    assert check_failed(checks.check_prepare_images(lambda x: (x / 255.0)[..., None]), "float32")
+    assert check_failed(checks.check_prepare_images(lambda x: (x.astype(np.float32) / 256)[..., None]), "differs")
+
+
+# ---------------------------------------------------------------- conv2d
+
+
+def test_conv2d_reference_passes(solution):
+    assert checks.check_conv2d(solution["conv2d"]).passed
+
+
+def test_conv2d_flipped_filter_fails(solution):
+    def flipped(x, w, stride=1, padding="valid"):
+        return solution["conv2d"](x, w[::-1, ::-1], stride, padding)
+
+    assert check_failed(checks.check_conv2d(flipped), "flipped")
+
+
+def test_conv2d_symmetric_padding_fails(solution):
+    def symmetric(x, w, stride=1, padding="valid"):
+        if padding == "valid":
+            return solution["conv2d"](x, w, stride, "valid")
+        k = w.shape[0]
+        x = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
+        return solution["conv2d"](x, w, stride, "valid")
+
+    assert check_failed(checks.check_conv2d(symmetric), "padding")
+
+
+def test_conv2d_ignoring_stride_fails(solution):
+    assert check_failed(
+        checks.check_conv2d(lambda x, w, stride=1, padding="valid": solution["conv2d"](x, w, 1, padding)),
+        "shape",
+    )
+
+
+# ---------------------------------------------------------------- max_pool2d
+
+
+def test_max_pool_reference_passes(solution):
+    assert checks.check_max_pool2d(solution["max_pool2d"]).passed
+
+
+def test_max_pool_zero_padding_fails(solution):
+    def zero_padded(x, pool_size=2, stride=None, padding="valid"):
+        stride = pool_size if stride is None else stride
+        if padding == "valid":
+            return solution["max_pool2d"](x, pool_size, stride, "valid")
+        height, width = x.shape[1:3]
+        pad_h = max((-(-height // stride) - 1) * stride + pool_size - height, 0)
+        pad_w = max((-(-width // stride) - 1) * stride + pool_size - width, 0)
+        x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+        return solution["max_pool2d"](x, pool_size, stride, "valid")
+
+    assert check_failed(checks.check_max_pool2d(zero_padded), "-np.inf")
+
+
+def test_average_pool_fails():
+    def average(x, pool_size=2, stride=None, padding="valid"):
+        return tf.nn.avg_pool2d(x, pool_size, stride or pool_size, padding.upper()).numpy()
+
+    assert check_failed(checks.check_max_pool2d(average), "differs")
+
+
+def test_max_pool_without_default_stride_fails(solution):
+    assert check_failed(
+        checks.check_max_pool2d(
+            lambda x, pool_size=2, stride=1, padding="valid": solution["max_pool2d"](
+                x, pool_size, stride, padding
+            )
+        ),
+        "shape",
+    )
+
+
+# ---------------------------------------------------------------- build_cnn
+
+
+def test_build_cnn_reference_passes(solution):
+    assert checks.check_build_cnn(solution["build_cnn"]).passed
+
+
+def test_build_cnn_without_softmax_fails():
+    def logits(input_shape=(28, 28, 1), num_classes=10, dropout=0.5):
+        return keras.Sequential(
+            [
+                keras.Input(shape=input_shape),
+                keras.layers.Conv2D(32, 3, activation="relu"),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Conv2D(64, 3, activation="relu"),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Flatten(),
+                keras.layers.Dropout(dropout),
+                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dropout(dropout),
+                keras.layers.Dense(num_classes),
+            ]
+        )
+
+    assert check_failed(checks.check_build_cnn(logits), "probabilities")
+
+
+def test_build_cnn_fixed_sizes_fail():
+    def fixed(input_shape=(28, 28, 1), num_classes=10, dropout=0.5):
+        return keras.Sequential(
+            [
+                keras.Input(shape=(28, 28, 1)),
+                keras.layers.Conv2D(32, 3, activation="relu"),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Conv2D(64, 3, activation="relu"),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Flatten(),
+                keras.layers.Dropout(0.5),
+                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dropout(0.5),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+
+    assert check_failed(checks.check_build_cnn(fixed), "input_shape")
+
+
+def test_build_cnn_missing_pooling_fails():
+    def no_pool(input_shape=(28, 28, 1), num_classes=10, dropout=0.5):
+        return keras.Sequential(
+            [
+                keras.Input(shape=input_shape),
+                keras.layers.Conv2D(32, 3, activation="relu"),
+                keras.layers.Conv2D(64, 3, activation="relu"),
+                keras.layers.Flatten(),
+                keras.layers.Dense(num_classes, activation="softmax"),
+            ]
+        )
+
+    assert check_failed(checks.check_build_cnn(no_pool), "layers")
+
+
+# ---------------------------------------------------------------- train_step
+
+
+def test_train_step_reference_passes(solution):
+    assert checks.check_train_step(solution["train_step"]).passed
+
+
+def test_train_step_without_update_fails():
+    def no_update(model, optimizer, x, y):
+        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x, training=True)))
+
+    assert check_failed(checks.check_train_step(no_update), "apply_gradients")
+
+
+def test_train_step_summed_loss_fails():
+    def summed(model, optimizer, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(y, model(x, training=True)))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    assert check_failed(checks.check_train_step(summed), "sum")
+
+
+def test_train_step_per_example_loss_fails():
+    def per_example(model, optimizer, x, y):
+        with tf.GradientTape() as tape:
+            losses = keras.losses.sparse_categorical_crossentropy(y, model(x, training=True))
+        grads = tape.gradient(losses, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return losses
+
+    assert check_failed(checks.check_train_step(per_example), "scalar")
+
+
+def test_train_step_gradient_ascent_fails():
+    def ascent(model, optimizer, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x, training=True)))
+            negated = -loss
+        grads = tape.gradient(negated, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    assert check_failed(checks.check_train_step(ascent), "after one SGD step")
+
+
+# ---------------------------------------------------------------- confusion_matrix
+
+
+def test_confusion_matrix(solution):
+    reference = solution["confusion_matrix"]
+    assert checks.check_confusion_matrix(reference).passed
+    assert check_failed(checks.check_confusion_matrix(lambda t, p, k: reference(p, t, k)), "transposed")
+    assert check_failed(
+        checks.check_confusion_matrix(lambda t, p, k: reference(t, p, int(max(t.max(), p.max())) + 1)),
+        "shape",
+    )
+    assert check_failed(checks.check_confusion_matrix(lambda t, p, k: reference(t, p, k).astype(float)), "integers")
+
+
+# ---------------------------------------------------------------- shuffle_labels
+
+
+def test_shuffle_labels(solution):
+    assert checks.check_shuffle_labels(solution["shuffle_labels"]).passed
+
+    def in_place(labels, seed):
+        np.random.default_rng(seed).shuffle(labels)
+        return labels
+
+    assert check_failed(checks.check_shuffle_labels(in_place), "changed its input")
+    assert check_failed(
+        checks.check_shuffle_labels(lambda labels, seed: np.random.permutation(labels)), "same seed"
+    )
+    assert check_failed(
+        checks.check_shuffle_labels(
+            lambda labels, seed: np.random.default_rng(seed).integers(0, 10, len(labels))
+        ),
+        "permutation",
+    )
+    assert check_failed(checks.check_shuffle_labels(lambda labels, seed: labels.copy()), "kept their place")

@@ -1,0 +1,199 @@
+"""Lab 6 (neural architecture search): the public checks accept the solution and reject typical mistakes.
+
+The reference implementation is the solution notebook itself: its definition cells are executed
+into a namespace once per session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from course_utils.checks import lab6 as checks
+from course_utils.nas import SEARCH_SPACE, arch_key, load_nas_table, space_size
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
+DEFINITIONS = ("imports", "controller", "hyper")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """The solution notebook's imports, Controller, hyperparameters and exercise solutions."""
+    namespace: dict = {}
+    for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if cell.cell_type == "code" and (grade_id in DEFINITIONS or grade_id.endswith("_impl")):
+            exec(cell.source, namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_nas_table()
+
+
+def test_table_covers_the_space(table):
+    assert len(table) == space_size() == 144
+    assert set(table.accuracy) == {arch_key(checks._arch(i)) for i in range(space_size())}
+    assert all(0.0 <= value <= 1.0 for value in table.accuracy.values())
+    for key, count in table.params.items():
+        assert count == checks.child_params(dict(zip(SEARCH_SPACE, key)))
+
+
+def test_build_child(lab):
+    assert checks.check_build_child(lab["build_child"]).passed
+
+    def no_skip(arch):
+        return lab["build_child"]({**arch, "skip": "none"})
+
+    def always_flatten(arch):
+        return lab["build_child"]({**arch, "head": "flatten"})
+
+    def relu_everywhere(arch):
+        return lab["build_child"]({**arch, "activation": "relu"})
+
+    for wrong in (no_skip, always_flatten, relu_everywhere):
+        result = checks.check_build_child(wrong)
+        assert not result.passed and result.problems
+
+
+def test_random_search(lab, table):
+    assert checks.check_random_search(lab["sample_random_architecture"], lab["random_search"], table).passed
+
+    def first_choices(rng):
+        return {name: choices[0] for name, choices in SEARCH_SPACE.items()}
+
+    def global_rng(evaluate, budget, seed):
+        archs = [lab["sample_random_architecture"](np.random.default_rng()) for _ in range(budget)]
+        return archs, np.array([evaluate(arch) for arch in archs])
+
+    result = checks.check_random_search(first_choices, lab["random_search"], table)
+    assert not result.passed and "equally likely" in result.problems[0]
+    result = checks.check_random_search(lab["sample_random_architecture"], global_rng, table)
+    assert not result.passed and "seed" in result.problems[0]
+
+
+def test_sample_tokens(lab):
+    Controller, n_choices = lab["Controller"], lab["N_CHOICES"]
+    assert checks.check_sample_tokens(lab["sample_tokens"], Controller, n_choices).passed
+
+    def greedy(controller, n, rng):
+        inputs, states = controller.initial(n)
+        tokens = np.zeros((n, len(n_choices)), dtype=int)
+        for t in range(len(n_choices)):
+            logits, states = controller.step(t, inputs, states)
+            tokens[:, t] = np.argmax(logits.numpy(), axis=1)
+            if t < len(n_choices) - 1:
+                inputs = controller.feed(t, tokens[:, t])
+        return tokens
+
+    def feeds_nothing(controller, n, rng):
+        inputs, states = controller.initial(n)
+        tokens = np.zeros((n, len(n_choices)), dtype=int)
+        for t, k in enumerate(n_choices):
+            logits, states = controller.step(t, inputs, states)
+            p = lab["tf"].nn.softmax(logits).numpy().astype(float)
+            tokens[:, t] = np.minimum((rng.random((n, 1)) < p.cumsum(axis=1)).argmax(axis=1), k - 1)
+            if t < len(n_choices) - 1:
+                inputs = controller.feed(t, np.zeros(n, dtype=int))
+        return tokens
+
+    for wrong in (greedy, feeds_nothing):
+        result = checks.check_sample_tokens(wrong, Controller, n_choices)
+        assert not result.passed and "probabilities" in result.problems[0]
+
+
+def test_log_prob_and_entropy(lab):
+    Controller, n_choices, tf = lab["Controller"], lab["N_CHOICES"], lab["tf"]
+    assert checks.check_log_prob_and_entropy(lab["log_prob_and_entropy"], Controller, n_choices).passed
+
+    def raw_logits(controller, tokens):
+        inputs, states = controller.initial(len(tokens))
+        log_prob, entropy = 0.0, 0.0
+        for t in range(len(n_choices)):
+            logits, states = controller.step(t, inputs, states)
+            log_prob += tf.gather(logits, tokens[:, t], axis=1, batch_dims=1)
+            entropy += -tf.reduce_sum(tf.nn.softmax(logits) * tf.nn.log_softmax(logits), axis=1)
+            if t < len(n_choices) - 1:
+                inputs = controller.feed(t, tokens[:, t])
+        return log_prob, entropy
+
+    def numpy_values(controller, tokens):
+        log_prob, entropy = lab["log_prob_and_entropy"](controller, tokens)
+        return log_prob.numpy(), entropy.numpy()
+
+    def last_step_only(controller, tokens):
+        log_prob, entropy = lab["log_prob_and_entropy"](controller, tokens)
+        return log_prob, entropy / len(n_choices)
+
+    for wrong in (raw_logits, numpy_values, last_step_only):
+        result = checks.check_log_prob_and_entropy(wrong, Controller, n_choices)
+        assert not result.passed and result.problems
+
+
+def test_reinforce_step(lab):
+    Controller, n_choices = lab["Controller"], lab["N_CHOICES"]
+    assert checks.check_reinforce_step(lab["reinforce_step"], Controller, n_choices).passed
+
+    def ascent(controller, optimizer, tokens, rewards, baseline, entropy_weight):
+        return lab["reinforce_step"](controller, optimizer, tokens, -np.asarray(rewards), -baseline,
+                                     -entropy_weight)
+
+    def no_baseline(controller, optimizer, tokens, rewards, baseline, entropy_weight):
+        return lab["reinforce_step"](controller, optimizer, tokens, rewards, 0.0, entropy_weight)
+
+    def no_entropy(controller, optimizer, tokens, rewards, baseline, entropy_weight):
+        return lab["reinforce_step"](controller, optimizer, tokens, rewards, baseline, 0.0)
+
+    result = checks.check_reinforce_step(ascent, Controller, n_choices)
+    assert not result.passed and "less likely" in result.problems[0]
+    result = checks.check_reinforce_step(no_baseline, Controller, n_choices)
+    assert not result.passed and "baseline" in result.problems[0]
+    result = checks.check_reinforce_step(no_entropy, Controller, n_choices)
+    assert not result.passed and "loss" in result.problems[0]
+
+
+def test_controller_search(lab, table):
+    assert checks.check_controller_search(lab["controller_search"], table).passed
+
+    def whole_batches(evaluate, budget, seed, batch_size=5, **kwargs):
+        return lab["controller_search"](evaluate, -(-budget // batch_size) * batch_size, seed, batch_size, **kwargs)
+
+    def never_learns(evaluate, budget, seed, batch_size=5, **kwargs):
+        return lab["controller_search"](evaluate, budget, seed, batch_size, learning_rate=0.0)
+
+    result = checks.check_controller_search(whole_batches, table)
+    assert not result.passed and "budget" in result.problems[0]
+    result = checks.check_controller_search(never_learns, table)
+    assert not result.passed and "does not learn" in result.problems[0]
+
+
+def test_compare(lab, table):
+    random_search, controller_search = lab["random_search"], lab["controller_search"]
+    assert checks.check_compare(lab["best_so_far"], lab["compare"], random_search, controller_search, table).passed
+
+    def running_mean(rewards):
+        return np.cumsum(rewards) / np.arange(1, len(rewards) + 1)
+
+    def one_seed(evaluate, budget, seeds):
+        return lab["compare"](evaluate, budget, [seeds[0]] * len(seeds))
+
+    result = checks.check_compare(running_mean, lab["compare"], random_search, controller_search, table)
+    assert not result.passed and "best_so_far" in result.problems[0]
+    result = checks.check_compare(lab["best_so_far"], one_seed, random_search, controller_search, table)
+    assert not result.passed and "seed" in result.problems[0]
+
+
+def test_notebook_structure():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    checks_cells = {cell.metadata["nbgrader"]["grade_id"]: cell.metadata["nbgrader"]["points"]
+                    for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("grade")}
+    assert checks_cells == {"build_child": 2, "random_search": 2, "sample_tokens": 2, "log_prob": 3,
+                            "reinforce": 3, "controller_search": 2, "compare": 2,
+                            "q_cost": 2, "q_random": 2, "q_space": 2}
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    assert "course_utils.setup(seed=6)" in notebook.cells[1].source
