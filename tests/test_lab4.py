@@ -1,0 +1,208 @@
+"""Lab 4 public checks: they pass on a correct implementation and fail, with a useful message, on
+typical mistakes. Plus the structure of the solution notebook."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+
+from course_utils.checks import lab4 as checks  # noqa: E402
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "lab4_adversarial" / "lab4_adversarial.ipynb"
+
+
+def _loss(model, x, y):
+    return tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True))
+
+
+def input_gradient(model, x, y):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = _loss(model, x, y)
+    return tape.gradient(loss, x)
+
+
+def fgsm(model, x, y, eps):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    return tf.clip_by_value(x + eps * tf.sign(input_gradient(model, x, y)), 0.0, 1.0)
+
+
+def fgsm_targeted(model, x, target, eps):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    return tf.clip_by_value(x - eps * tf.sign(input_gradient(model, x, target)), 0.0, 1.0)
+
+
+def pgd(model, x, y, eps, alpha, steps, random_start=True, gradient=input_gradient):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    x_adv = x + tf.random.uniform(tf.shape(x), -eps, eps) if random_start else x
+    x_adv = tf.clip_by_value(x_adv, 0.0, 1.0)
+    for _ in range(steps):
+        x_adv = x_adv + alpha * tf.sign(gradient(model, x_adv, y))
+        x_adv = tf.clip_by_value(tf.clip_by_value(x_adv, x - eps, x + eps), 0.0, 1.0)
+    return x_adv
+
+
+def adversarial_train_step(model, optimizer, x, y, eps, alpha, steps):
+    x_adv = pgd(model, x, y, eps, alpha, steps)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x_adv, training=True),
+                                                                          from_logits=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss, x_adv
+
+
+def eot_gradient(model, x, y, transform, n_samples):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    total = tf.zeros_like(x)
+    for _ in range(n_samples):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = _loss(model, transform(x), y)
+        total += tape.gradient(loss, x)
+    return total / n_samples
+
+
+# --- typical mistakes -------------------------------------------------------------------------------
+
+def gradient_mean(model, x, y):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True))
+    return tape.gradient(loss, x)
+
+
+def gradient_unwatched(model, x, y):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        loss = _loss(model, x, y)
+    return tape.gradient(loss, x)
+
+
+def gradient_of_logit(model, x, y):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = tf.reduce_sum(model(x))
+    return tape.gradient(out, x)
+
+
+def fgsm_unclipped(model, x, y, eps):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    return x + eps * tf.sign(input_gradient(model, x, y))
+
+
+def fgsm_raw_gradient(model, x, y, eps):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    return tf.clip_by_value(x + eps * input_gradient(model, x, y), 0.0, 1.0)
+
+
+def fgsm_descent(model, x, y, eps):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    return tf.clip_by_value(x - eps * tf.sign(input_gradient(model, x, y)), 0.0, 1.0)
+
+
+def fgsm_targeted_ascent(model, x, target, eps):
+    return fgsm(model, x, target, eps)
+
+
+def pgd_no_projection(model, x, y, eps, alpha, steps, random_start=True, gradient=input_gradient):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    x_adv = tf.clip_by_value(x + tf.random.uniform(tf.shape(x), -eps, eps), 0, 1) if random_start else x
+    for _ in range(steps):
+        x_adv = tf.clip_by_value(x_adv + alpha * tf.sign(gradient(model, x_adv, y)), 0.0, 1.0)
+    return x_adv
+
+
+def pgd_ignores_random_start(model, x, y, eps, alpha, steps, random_start=True, gradient=input_gradient):
+    return pgd(model, x, y, eps, alpha, steps, random_start=False, gradient=gradient)
+
+
+def pgd_ignores_gradient_argument(model, x, y, eps, alpha, steps, random_start=True, gradient=input_gradient):
+    return pgd(model, x, y, eps, alpha, steps, random_start=random_start)
+
+
+def pgd_projects_around_current(model, x, y, eps, alpha, steps, random_start=True, gradient=input_gradient):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    x_adv = tf.clip_by_value(x + tf.random.uniform(tf.shape(x), -eps, eps), 0, 1) if random_start else x
+    for _ in range(steps):
+        previous = x_adv
+        x_adv = x_adv + alpha * tf.sign(gradient(model, x_adv, y))
+        x_adv = tf.clip_by_value(tf.clip_by_value(x_adv, previous - eps, previous + eps), 0.0, 1.0)
+    return x_adv
+
+
+def train_step_clean(model, optimizer, x, y, eps, alpha, steps):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True))
+    optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+    return loss, pgd(model, x, y, eps, alpha, steps)
+
+
+def train_step_no_update(model, optimizer, x, y, eps, alpha, steps):
+    x_adv = pgd(model, x, y, eps, alpha, steps)
+    loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x_adv), from_logits=True))
+    return loss, x_adv
+
+
+def eot_sum(model, x, y, transform, n_samples):
+    return eot_gradient(model, x, y, transform, n_samples) * n_samples
+
+
+def eot_wrt_transformed(model, x, y, transform, n_samples):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    total = tf.zeros_like(x)
+    for _ in range(n_samples):
+        total += input_gradient(model, transform(x), y)
+    return total / n_samples
+
+
+def _fails(result) -> bool:
+    return not result.passed and result.problems and all(len(p) > 20 for p in result.problems)
+
+
+@pytest.mark.parametrize("check, correct, wrongs", [
+    (checks.check_input_gradient, input_gradient, [gradient_mean, gradient_unwatched, gradient_of_logit]),
+    (checks.check_fgsm, fgsm, [fgsm_unclipped, fgsm_raw_gradient, fgsm_descent]),
+    (checks.check_fgsm_targeted, fgsm_targeted, [fgsm_targeted_ascent, fgsm]),
+    (checks.check_pgd, pgd, [pgd_no_projection, pgd_ignores_random_start, pgd_ignores_gradient_argument,
+                             pgd_projects_around_current]),
+    (checks.check_adversarial_train_step, adversarial_train_step, [train_step_clean, train_step_no_update]),
+    (checks.check_eot_gradient, eot_gradient, [eot_sum, eot_wrt_transformed]),
+], ids=lambda v: getattr(v, "__name__", "mistakes"))
+def test_check_accepts_correct_and_rejects_mistakes(check, correct, wrongs):
+    assert check(correct).passed, check(correct).message
+    for wrong in wrongs:
+        result = check(wrong)
+        assert _fails(result), f"{check.__name__} accepted {wrong.__name__}"
+
+
+def test_unfinished_exercise_is_a_failed_check_not_a_crash():
+    def unfinished(*args, **kwargs):
+        raise NotImplementedError()
+
+    for check in (checks.check_input_gradient, checks.check_fgsm, checks.check_pgd, checks.check_eot_gradient):
+        result = check(unfinished)
+        assert not result.passed and "not written yet" in result.message
+
+
+def test_notebook_structure():
+    nb = json.loads(NOTEBOOK.read_text())
+    meta = [cell["metadata"].get("nbgrader", {}) for cell in nb["cells"]]
+    graded = {m["grade_id"]: m["points"] for m in meta if m.get("grade")}
+    assert graded == {"input_gradient": 2, "fgsm": 3, "fgsm_targeted": 2, "pgd": 3, "adversarial_train_step": 2,
+                      "eot_gradient": 2, "q_linear": 2, "q_masking": 2}
+    sources = ["".join(cell["source"]) for cell in nb["cells"]]
+    assert "course_utils.setup(seed=4)" in sources[1]
+    for cell in nb["cells"]:
+        assert cell.get("outputs", []) == [] and cell.get("execution_count") is None
+    solutions = [s for s, m in zip(sources, meta) if m.get("solution") and not m.get("grade")]
+    assert solutions and all("# TODO" in s and "### BEGIN SOLUTION" in s for s in solutions)
