@@ -8,20 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_utils.checks.lab2 import CNN_LAYERS, TOLERANCE
 from grader.harness import expect, expect_close, points
-
-TOLERANCE = 1e-5
-CNN_LAYERS = [
-    "Conv2D",
-    "MaxPooling2D",
-    "Conv2D",
-    "MaxPooling2D",
-    "Flatten",
-    "Dropout",
-    "Dense",
-    "Dropout",
-    "Dense",
-]
 
 
 def _tf():
