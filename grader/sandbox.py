@@ -121,7 +121,9 @@ def kernel_argv(connection_file: Path, scratch: Path, level: str, slot: int,
         return kernel
     argv = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
             "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
-            "--dev", "/dev", "--proc", "/proc"]
+            "--dev", "/dev", "--proc", "/proc",
+            # /tmp first: folders bound later (a checkout or data under /tmp) stay visible on top of it.
+            "--bind", str(scratch / "tmp"), "/tmp"]
     for system in ("/usr", "/etc/alternatives", "/etc/ssl", "/etc/fonts", "/etc/ld.so.cache",
                    "/etc/localtime", "/etc/matplotlibrc"):
         argv += _bind_args("--ro-bind", Path(system))
@@ -141,7 +143,7 @@ def kernel_argv(connection_file: Path, scratch: Path, level: str, slot: int,
     for device in sorted(glob.glob("/dev/nvidia*")):  # pass a GPU through when there is one
         argv += ["--dev-bind", device, device]
     argv += _bind_args("--ro-bind", Path("/proc/driver/nvidia"))
-    argv += ["--bind", str(scratch), str(INSIDE), "--bind", str(scratch / "tmp"), "/tmp",
+    argv += ["--bind", str(scratch), str(INSIDE),
              "--bind", str(scratch / "shm"), "/dev/shm",  # counted by the disk watchdog, unlike a tmpfs
              "--ro-bind", str(scratch / "etc" / "passwd"), "/etc/passwd",
              "--ro-bind", str(scratch / "etc" / "group"), "/etc/group",
