@@ -39,6 +39,15 @@ def space_size(space: dict[str, tuple] | None = None) -> int:
     return size
 
 
+def architecture(index: int) -> dict:
+    """The architecture number ``index`` of the space (mixed radix, last decision fastest)."""
+    arch = {}
+    for name, choices in reversed(SEARCH_SPACE.items()):
+        index, digit = divmod(index, len(choices))
+        arch[name] = choices[digit]
+    return {name: arch[name] for name in SEARCH_SPACE}
+
+
 def arch_key(arch: dict) -> tuple:
     """A hashable key for an architecture dict: its choices in decision order."""
     return tuple(arch[name] for name in SEARCH_SPACE)

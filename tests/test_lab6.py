@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from course_utils.checks import lab6 as checks
-from course_utils.nas import SEARCH_SPACE, arch_key, load_nas_table, space_size
+from course_utils.nas import SEARCH_SPACE, arch_key, architecture, load_nas_table, space_size
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
@@ -38,7 +38,7 @@ def table():
 
 def test_table_covers_the_space(table):
     assert len(table) == space_size() == 144
-    assert set(table.accuracy) == {arch_key(checks._arch(i)) for i in range(space_size())}
+    assert set(table.accuracy) == {arch_key(architecture(i)) for i in range(space_size())}
     assert all(0.0 <= value <= 1.0 for value in table.accuracy.values())
     for key, count in table.params.items():
         assert count == checks.child_params(dict(zip(SEARCH_SPACE, key)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils.checks import public_check, require, require_close
-from course_utils.nas import SEARCH_SPACE, space_size
+from course_utils.nas import SEARCH_SPACE, architecture, space_size
 
 ACTIVATIONS = SEARCH_SPACE["activation"]
 
@@ -25,15 +25,6 @@ def child_params(arch: dict) -> int:
         count += (f1 + 1) * f2
     features = f2 if arch["head"] == "gap" else 7 * 7 * f2
     return count + (features + 1) * 10
-
-
-def _arch(index: int) -> dict:
-    """The architecture number ``index`` of the space (mixed radix, last decision fastest)."""
-    arch = {}
-    for name, choices in reversed(SEARCH_SPACE.items()):
-        index, digit = divmod(index, len(choices))
-        arch[name] = choices[digit]
-    return {name: arch[name] for name in SEARCH_SPACE}
 
 
 def model_problems(model, arch: dict) -> list[str]:
@@ -67,7 +58,7 @@ def check_build_child(build_child) -> None:
     """``build_child(arch)`` matches the parameter formula, output shape and activation on 7 architectures."""
     indices = [0, 5, 47, 70, 101, 122, space_size() - 1]
     for index in indices:
-        arch = _arch(index)
+        arch = architecture(index)
         problems = model_problems(build_child(arch), arch)
         require(not problems, problems[0] if problems else "")
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from course_utils.checks.lab6 import child_params
-from course_utils.nas import SEARCH_SPACE, load_nas_table
+from course_utils.nas import SEARCH_SPACE, architecture, load_nas_table
 from grader.harness import expect, expect_close, points
 
 N_CHOICES = [len(choices) for choices in SEARCH_SPACE.values()]
@@ -25,14 +25,6 @@ SCALED = "(lambda c: (c.set_weights([w * {k} for w in c.get_weights()]), c)[1])(
 @pytest.fixture(scope="module")
 def table():
     return load_nas_table()
-
-
-def _arch(index: int) -> dict:
-    arch = {}
-    for name, choices in reversed(SEARCH_SPACE.items()):
-        index, digit = divmod(index, len(choices))
-        arch[name] = choices[digit]
-    return {name: arch[name] for name in SEARCH_SPACE}
 
 
 def _plain(arch: dict) -> tuple:
@@ -89,7 +81,7 @@ def _random_tokens(rng, n: int) -> np.ndarray:
 @points(1, question="build_child")
 def test_build_child_parameter_counts(student):
     for index in (3, 22, 64, 89, 118, 131):
-        arch = _arch(index)
+        arch = architecture(index)
         got = student.call("lambda a: build_child(a).count_params()", arch)
         expect(got == child_params(arch), f"build_child({arch}) has {got} parameters, which is not what the "
                                           f"layer recipe gives (filters, kernel sizes, biases, skip, head)")
@@ -98,7 +90,7 @@ def test_build_child_parameter_counts(student):
 @points(1, question="build_child")
 def test_build_child_output_and_activation(student):
     for index in (9, 77, 110, 143):
-        arch = _arch(index)
+        arch = architecture(index)
         shape = np.shape(student.call("lambda a: build_child(a)(np.zeros((3, 28, 28, 1), 'float32'))", arch))
         expect(shape == (3, 10), f"build_child({arch}) maps a batch of 3 images to shape {shape}, expected (3, 10)")
         names = student.call("lambda a: [str(getattr(l.get_config().get('activation'), '__name__', "
