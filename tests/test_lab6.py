@@ -12,23 +12,16 @@ import nbformat
 import numpy as np
 import pytest
 
+from benchmarks.lab6 import solution_namespace  # noqa: E402
 from course_utils.checks import lab6 as checks
 from course_utils.nas import SEARCH_SPACE, arch_key, architecture, load_nas_table, space_size
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
-DEFINITIONS = ("imports", "controller", "hyper")
-
-
 @pytest.fixture(scope="module")
 def lab():
     """The solution notebook's imports, Controller, hyperparameters and exercise solutions."""
-    namespace: dict = {}
-    for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if cell.cell_type == "code" and (grade_id in DEFINITIONS or grade_id.endswith("_impl")):
-            exec(cell.source, namespace)
-    return namespace
+    return solution_namespace()
 
 
 @pytest.fixture(scope="module")
