@@ -4,6 +4,10 @@ Every architecture of the space is a small two-block CNN for 28x28 grey images,
 described by one choice per *decision* (a token). :data:`SEARCH_SPACE` lists the
 decisions in the order a controller makes them, with the choices for each.
 
+:class:`BudgetedEvaluator` charges a search one unit of its budget per *distinct*
+architecture: a repeat is a cache hit, as in a real search, which would not train
+the same child network twice.
+
 :func:`load_nas_table` reads the table that ships with the package: the
 validation accuracy of *every* architecture of the space after the same short
 training run on a Fashion-MNIST subset (in the manner of the NAS-Bench tabular
@@ -18,9 +22,12 @@ import csv
 from dataclasses import dataclass
 from importlib import resources
 
+import numpy as np
+
 #: Decisions in the order they are made, each with its list of choices.
 SEARCH_SPACE: dict[str, tuple] = {
-    "filters1": (8, 16),                 # filters of the first (3x3) convolution
+    "filters1": (8, 16, 32),             # filters of the first convolution
+    "kernel1": (3, 5),                   # its kernel size
     "filters2": (16, 32, 64),            # filters of the second convolution
     "kernel2": (3, 5),                   # its kernel size
     "activation": ("relu", "tanh", "sigmoid"),
@@ -51,6 +58,44 @@ def architecture(index: int) -> dict:
 def arch_key(arch: dict) -> tuple:
     """A hashable key for an architecture dict: its choices in decision order."""
     return tuple(arch[name] for name in SEARCH_SPACE)
+
+
+class BudgetedEvaluator:
+    """Scores architectures with ``evaluate`` until ``budget`` distinct ones have been evaluated.
+
+    Calling it on a list of architectures scores them in order. A repeated architecture is a
+    cache hit: its stored score comes back and the budget is not charged. ``samples`` counts
+    every architecture scored, repeats included.
+    """
+
+    def __init__(self, evaluate, budget: int):
+        if not 0 < budget <= space_size():
+            raise ValueError(f"budget must be between 1 and the {space_size()} architectures of the space")
+        self.evaluate, self.budget = evaluate, budget
+        self.scores: dict[tuple, float] = {}  # arch_key -> score, in the order first evaluated
+        self.samples = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether ``budget`` distinct architectures have been evaluated."""
+        return len(self.scores) >= self.budget
+
+    def __call__(self, archs: list[dict]) -> np.ndarray:
+        """Scores (m,) of the first m architectures of ``archs``; m < len(archs) only once the budget is spent."""
+        scores = []
+        for arch in archs:
+            if self.done:
+                break
+            key = arch_key(arch)
+            if key not in self.scores:
+                self.scores[key] = float(self.evaluate(arch))
+            scores.append(self.scores[key])
+        self.samples += len(scores)
+        return np.array(scores)
+
+    def result(self) -> tuple[list[dict], np.ndarray]:
+        """The distinct architectures in the order they were first evaluated, and their scores (n,)."""
+        return [dict(zip(SEARCH_SPACE, key)) for key in self.scores], np.array(list(self.scores.values()))
 
 
 @dataclass(frozen=True)

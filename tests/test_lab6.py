@@ -30,7 +30,7 @@ def table():
 
 
 def test_table_covers_the_space(table):
-    assert len(table) == space_size() == 144
+    assert len(table) == space_size() == 432
     assert set(table.accuracy) == {arch_key(architecture(i)) for i in range(space_size())}
     assert all(0.0 <= value <= 1.0 for value in table.accuracy.values())
     for key, count in table.params.items():
@@ -61,11 +61,17 @@ def test_random_search(lab, table):
         return {name: choices[0] for name, choices in SEARCH_SPACE.items()}
 
     def global_rng(evaluate, budget, seed):
-        archs = [lab["sample_random_architecture"](np.random.default_rng()) for _ in range(budget)]
+        return lab["random_search"](evaluate, budget, None)
+
+    def with_repeats(evaluate, budget, seed):
+        rng = np.random.default_rng(seed)
+        archs = [lab["sample_random_architecture"](rng) for _ in range(budget)]
         return archs, np.array([evaluate(arch) for arch in archs])
 
     result = checks.check_random_search(first_choices, lab["random_search"], table)
     assert not result.passed and "equally likely" in result.problems[0]
+    result = checks.check_random_search(lab["sample_random_architecture"], with_repeats, table)
+    assert not result.passed and "repeated" in result.problems[0]
     result = checks.check_random_search(lab["sample_random_architecture"], global_rng, table)
     assert not result.passed and "seed" in result.problems[0]
 
@@ -159,8 +165,14 @@ def test_controller_search(lab, table):
     def never_learns(evaluate, budget, seed, batch_size=5, **kwargs):
         return lab["controller_search"](evaluate, budget, seed, batch_size, learning_rate=0.0)
 
+    def repeats_first(evaluate, budget, seed, batch_size=5, **kwargs):
+        archs, rewards = lab["controller_search"](evaluate, budget, seed, batch_size, **kwargs)
+        return [archs[0], *archs[:-1]], np.r_[rewards[:1], rewards[:-1]]
+
     result = checks.check_controller_search(whole_batches, table)
     assert not result.passed and "budget" in result.problems[0]
+    result = checks.check_controller_search(repeats_first, table)
+    assert not result.passed and "repeated" in result.problems[0]
     result = checks.check_controller_search(never_learns, table)
     assert not result.passed and "does not learn" in result.problems[0]
 

@@ -41,14 +41,15 @@ COLUMNS = [*SEARCH_SPACE, "params", "val_accuracy", "train_seconds"]
 def build_child(arch: dict):
     """The CNN that ``arch`` describes: logits of shape (batch, 10) for inputs (batch, 28, 28, 1) in [0, 1].
 
-    conv(filters1, 3x3, same, activation) -> maxpool 2 -> conv(filters2, kernel2, same)
+    conv(filters1, kernel1, same, activation) -> maxpool 2 -> conv(filters2, kernel2, same)
     [+ conv 1x1 (filters2) of its input when skip == "residual"] -> activation -> maxpool 2
     -> global average pooling or flatten -> dense 10.
     """
     import keras
 
     inputs = keras.Input((28, 28, 1))
-    h = keras.layers.Conv2D(arch["filters1"], 3, padding="same", activation=arch["activation"])(inputs)
+    h = keras.layers.Conv2D(arch["filters1"], arch["kernel1"], padding="same",
+                            activation=arch["activation"])(inputs)
     h = keras.layers.MaxPooling2D(2)(h)
     z = keras.layers.Conv2D(arch["filters2"], arch["kernel2"], padding="same")(h)
     if arch["skip"] == "residual":

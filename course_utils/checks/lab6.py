@@ -19,8 +19,8 @@ ACTIVATIONS = SEARCH_SPACE["activation"]
 
 def child_params(arch: dict) -> int:
     """Parameter count of the child network that ``arch`` describes (formula of Exercise 1)."""
-    f1, f2, k2 = arch["filters1"], arch["filters2"], arch["kernel2"]
-    count = (3 * 3 * 1 + 1) * f1 + (k2 * k2 * f1 + 1) * f2
+    f1, k1, f2, k2 = arch["filters1"], arch["kernel1"], arch["filters2"], arch["kernel2"]
+    count = (k1 * k1 * 1 + 1) * f1 + (k2 * k2 * f1 + 1) * f2
     if arch["skip"] == "residual":
         count += (f1 + 1) * f2
     features = f2 if arch["head"] == "gap" else 7 * 7 * f2
@@ -55,8 +55,8 @@ def _activation_name(layer) -> str | None:
 
 @public_check
 def check_build_child(build_child) -> None:
-    """``build_child(arch)`` matches the parameter formula, output shape and activation on 7 architectures."""
-    indices = [0, 5, 47, 70, 101, 122, space_size() - 1]
+    """``build_child(arch)`` matches the parameter formula, output shape and activation on 10 architectures."""
+    indices = [0, 5, 47, 70, 101, 122, 190, 263, 348, space_size() - 1]
     for index in indices:
         arch = architecture(index)
         problems = model_problems(build_child(arch), arch)
@@ -82,9 +82,16 @@ def _require_uniform(archs: list[dict], what: str) -> None:
                     f"{n * p:.0f}: every choice of a decision should be equally likely")
 
 
+def _require_distinct(archs: list[dict], what: str) -> None:
+    keys = [tuple(arch.values()) for arch in archs]
+    require(len(set(keys)) == len(keys),
+            f"{what} returned {len(keys) - len(set(keys))} repeated architectures: a repeat is a cache hit and "
+            f"does not count against the budget (score samples with a BudgetedEvaluator and return its result())")
+
+
 @public_check
 def check_random_search(sample_random_architecture, random_search, table) -> None:
-    """Random architectures are valid, uniform per decision, reproducible, and scored with ``evaluate``."""
+    """Random architectures are valid, uniform per decision, reproducible, distinct, scored with ``evaluate``."""
     rng = np.random.default_rng(0)
     archs = [sample_random_architecture(rng) for _ in range(600)]
     for arch in archs[:50]:
@@ -93,15 +100,16 @@ def check_random_search(sample_random_architecture, random_search, table) -> Non
     require(len({tuple(a.values()) for a in archs}) > space_size() // 2,
             "600 random draws gave few distinct architectures: draw every decision with rng")
 
-    found, rewards = random_search(table.lookup, 25, 3)
-    require(len(found) == 25, f"random_search(evaluate, 25, seed) returned {len(found)} architectures")
+    found, rewards = random_search(table.lookup, 100, 3)
+    require(len(found) == 100, f"random_search(evaluate, 100, seed) returned {len(found)} architectures")
     for arch in found:
         _require_valid(arch, "an architecture from random_search")
+    _require_distinct(found, "random_search(evaluate, 100, seed)")
     require_close(rewards, [table.lookup(arch) for arch in found], what="random_search scores", atol=1e-9)
-    again, _ = random_search(table.lookup, 25, 3)
+    again, _ = random_search(table.lookup, 100, 3)
     require([tuple(a.values()) for a in again] == [tuple(a.values()) for a in found],
             "random_search with the same seed gave different architectures: use np.random.default_rng(seed)")
-    other, _ = random_search(table.lookup, 25, 4)
+    other, _ = random_search(table.lookup, 100, 4)
     require([tuple(a.values()) for a in other] != [tuple(a.values()) for a in found],
             "random_search with different seeds gave the same architectures")
 
@@ -248,20 +256,22 @@ def check_reinforce_step(reinforce_step, Controller, n_choices) -> None:
 
 @public_check
 def check_controller_search(controller_search, table) -> None:
-    """Budget respected, rewards from ``evaluate``, reproducible, and the rewards improve as it learns."""
+    """Budget of distinct evaluations respected, rewards from ``evaluate``, reproducible, and it learns."""
     archs, rewards = controller_search(table.lookup, 23, seed=0, batch_size=5)
     require(len(archs) == 23 and np.shape(rewards) == (23,),
             f"with budget 23 you returned {len(archs)} architectures and rewards of shape {np.shape(rewards)}; "
-            f"the last batch should be smaller")
+            f"stop as soon as the evaluator is done and return its result()")
     for arch in archs:
         _require_valid(arch, "an architecture from controller_search")
+    _require_distinct(archs, "controller_search(evaluate, 23, seed)")
     require_close(rewards, [table.lookup(arch) for arch in archs], what="rewards", atol=1e-9)
     again = controller_search(table.lookup, 23, seed=0, batch_size=5)[0]
     require([tuple(a.values()) for a in again] == [tuple(a.values()) for a in archs],
             "the same seed gave a different search: seed the controller and the rng with it")
     early, late = [], []
     for seed in range(3):
-        rewards = controller_search(table.lookup, 60, seed=seed)[1]
+        archs, rewards = controller_search(table.lookup, 60, seed=seed)
+        _require_distinct(archs, "controller_search(evaluate, 60, seed)")
         early.append(rewards[:15].mean())
         late.append(rewards[-15:].mean())
     require(np.mean(late) > np.mean(early) + 0.02,

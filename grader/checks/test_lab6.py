@@ -80,7 +80,7 @@ def _random_tokens(rng, n: int) -> np.ndarray:
 
 @points(1, question="build_child")
 def test_build_child_parameter_counts(student):
-    for index in (3, 22, 64, 89, 118, 131):
+    for index in (3, 22, 64, 89, 118, 131, 217, 302, 389, 430):
         arch = architecture(index)
         got = student.call("lambda a: build_child(a).count_params()", arch)
         expect(got == child_params(arch), f"build_child({arch}) has {got} parameters, which is not what the "
@@ -89,7 +89,7 @@ def test_build_child_parameter_counts(student):
 
 @points(1, question="build_child")
 def test_build_child_output_and_activation(student):
-    for index in (9, 77, 110, 143):
+    for index in (9, 77, 110, 143, 244, 431):
         arch = architecture(index)
         shape = np.shape(student.call("lambda a: build_child(a)(np.zeros((3, 28, 28, 1), 'float32'))", arch))
         expect(shape == (3, 10), f"build_child({arch}) maps a batch of 3 images to shape {shape}, expected (3, 10)")
@@ -118,12 +118,13 @@ def test_random_architectures_valid_and_uniform(student):
 
 @points(1, question="random_search")
 def test_random_search_scores_and_seeds(student, table):
-    call = "lambda s: (lambda r: ([list(a.values()) for a in r[0]], r[1]))(random_search(table.lookup, 37, s))"
+    call = "lambda s: (lambda r: ([list(a.values()) for a in r[0]], r[1]))(random_search(table.lookup, 97, s))"
     archs, rewards = student.call(call, 21)
-    expect(len(archs) == 37 and np.shape(rewards) == (37,),
+    expect(len(archs) == 97 and np.shape(rewards) == (97,),
            "random_search(evaluate, budget, seed) must return `budget` architectures and scores")
     expect(all(row in table.accuracy for row in _rows(archs)),
            "random_search returned an architecture that is not in the search space")
+    expect(len(set(_rows(archs))) == 97, "random_search counted a repeated architecture against the budget")
     expect_close(rewards, [table.accuracy[row] for row in _rows(archs)], what="random_search scores", atol=1e-9)
     expect(_rows(student.call(call, 21)[0]) == _rows(archs), "random_search is not reproducible for a fixed seed")
     expect(_rows(student.call(call, 22)[0]) != _rows(archs),
@@ -235,6 +236,7 @@ def test_controller_search_budget_and_rewards(student, table):
            "controller_search does not return exactly `budget` architectures and rewards")
     expect(all(row in table.accuracy for row in _rows(archs)),
            "controller_search returned an architecture that is not in the search space")
+    expect(len(set(_rows(archs))) == 17, "controller_search counted a repeated architecture against the budget")
     expect_close(rewards, [table.accuracy[row] for row in _rows(archs)], what="controller_search rewards",
                  atol=1e-9)
     expect(_rows(student.call(call)[0]) == _rows(archs), "controller_search is not reproducible for a fixed seed")
