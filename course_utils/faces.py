@@ -48,9 +48,7 @@ import numpy as np
 
 from course_utils.datasets import (
     REGISTRY,
-    Dataset,
     DataUnavailableError,
-    RemoteFile,
     cache_dir,
     data_dir,
     fetch,
@@ -70,40 +68,6 @@ MIT_TRAIN_FACE_SHA256: str | None = None
 UTKFACE_DIR = "utkface_crop_part1_subset"
 _UTK_RACE = {"lighter": 0, "darker": 1}  # UTKFace race codes: 0 White, 1 Black, 2 Asian, 3 Indian, 4 Others
 _UTK_GENDER = {"M": 0, "F": 1}           # UTKFace gender codes: 0 male, 1 female
-
-# The 20 test faces of MIT 6.S191 (5 per group), pinned to one commit of the course repository.
-_MIT_FACES_COMMIT = "e44754eac7a61d489fb07a68245bfbb290823228"
-_MIT_FACES_BASE = (f"https://raw.githubusercontent.com/MITDeepLearning/introtodeeplearning/"
-                   f"{_MIT_FACES_COMMIT}/mitdeeplearning/data/faces/")
-_MIT_FACES = (
-    ("DF/10.png", 688077, "f573ea5038f2c81612ebd82a9640950895a8fdef48488926e86625bf49f6250b"),
-    ("DF/19.png", 68151, "2cce0eab19082d43ffdc8da7d68347dfdee51319e19c0b5d47450495e415e856"),
-    ("DF/6.png", 12322, "bcb202d263cd6dc380636ec0427b685037be054a937ff312283f9fd4020c9135"),
-    ("DF/7.png", 356409, "aba3b1fb0f660a25173c038fa89e4e78464f63cbc435b62ce2fe9735806ff0f6"),
-    ("DF/9.png", 86443, "a77cd11f2f9ec816dc066d5254ac1b5592afda151f712b5557ca13037ffb547b"),
-    ("DM/20.png", 553969, "5964abe033c1475a7799d1a462eefa8881c4da1b983b7c87a8aaf0762b93d02f"),
-    ("DM/3.png", 12087, "4b41a0707e112c7070651b2a1bf77cc92624dbac6404cf3cd05eef66d76cffc0"),
-    ("DM/5.png", 12372, "7d9fb55e021cb68b37ffa7672caacbf36868c74e7fc8f2034012143baae8ef0a"),
-    ("DM/8.png", 71982, "f93aca0f830ee987426c3ee8b427f8300a84f562e897e37fb1c778be69731928"),
-    ("DM/9.png", 68734, "82fb3a34bdf72914f2136637f322e37972cd80fa86e58e531cbbb305d624658e"),
-    ("LF/1.png", 11853, "9385151c31c7f954bad430b8aba87ecaf5126a9a51ef8c236e371bbd16fba7ec"),
-    ("LF/11.png", 11221, "f8ede813b2159cefa381d97dc392d0dc59e3f16a3c7f43354b448a2801d197b1"),
-    ("LF/2.png", 11531, "d176d6f516b2f3ef5580026594e0e0b9726abb9e48c8be8684c837672db2f7a0"),
-    ("LF/4.png", 12300, "c741c2cea2176a603baf16d2cd3b46957781f1911be54690325280f4404ca541"),
-    ("LF/8.png", 11681, "9554d450d26450cab62b0701cd91a197f2fd45a88e3d5f5069100e2d0770bcb2"),
-    ("LM/1.png", 11159, "2439a704d2c7bccd4b4011a96484345e7c4f3ad94dd95af78e25f55cccd4af02"),
-    ("LM/11.png", 11469, "5f4bd4d79cd025641189901f31c99795c655d73f4e7328db4b89f8dad5df32c6"),
-    ("LM/5.png", 11889, "4e5572b2f3aa549836827d75c2b3126cf12492256550861ae9c602845ddbc6f6"),
-    ("LM/8.png", 11267, "ed813af66881eba66dbba28dfdedb8fc066ae0e3d044ef236aa849060ce2774f"),
-    ("LM/9.png", 10984, "45bd43803c26609abd7589bb16f0ee511db265d92d2513356b4f60ca5797b57f"),
-)
-REGISTRY.setdefault("faces_mit6s191", Dataset(
-    name="faces_mit6s191",
-    description="20 test faces of MIT 6.S191's debiasing lab, 5 per skin tone x gender group (PNG).",
-    license="MIT (course repository); provenance of the images is not stated upstream",
-    citation="A. Amini and A. Soleimany. MIT 6.S191: Introduction to Deep Learning, lab 2 (2019-2025).",
-    files=tuple(RemoteFile(name, sha, size, (_MIT_FACES_BASE + name,)) for name, size, sha in _MIT_FACES),
-))
 
 # Non-face pictures shipped inside installed packages: (package, name). No person in any of them.
 # skimage's astronaut and camera show people and are left out; "cat" is the same picture as "chelsea".
@@ -299,10 +263,10 @@ def load_mit_test_faces(size: int = 64, *, download: bool = True) -> tuple[np.nd
     from PIL import Image
 
     images, groups = [], []
-    for name, _, _ in _MIT_FACES:
-        path = fetch("faces_mit6s191", name, download=download)
+    for remote in REGISTRY["faces_mit6s191"].files:
+        path = fetch("faces_mit6s191", remote.name, download=download)
         images.append(_to_square_rgb(Image.open(path), size))
-        groups.append(GROUPS.index(name.split("/")[0]))
+        groups.append(GROUPS.index(remote.name.split("/")[0]))
     return np.stack(images), np.array(groups, dtype=np.int64)
 
 
