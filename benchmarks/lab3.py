@@ -83,10 +83,10 @@ def compare(seeds: int, epochs: int, size: int, oracle_share: float, more_darker
 
     ns = notebook_namespace(size)
     groups, lab_data = ns["faces"].GROUPS, ns["data"]
-    labelled = bool(np.any(lab_data.group_train[ns["face_index"]] >= 0))
+    labelled = bool(np.any(np.isin(lab_data.group_train[ns["face_index"]], [2, 3])))  # offline set: groups known
     more_data = ns["faces"].load_utkface(size, darker_train_per_gender=more_darker) if labelled else None
     uniform_sampler = ns["make_batch_sampler"]
-    oracle_p = darker_oracle_probabilities(lab_data.group_train[ns["face_index"]], oracle_share)
+    oracle_p = darker_oracle_probabilities(lab_data.group_train[ns["face_index"]], oracle_share) if labelled else None
 
     def oracle_sampler(face_probabilities=None, rng=None):
         return uniform_sampler(oracle_p, rng)
