@@ -19,7 +19,7 @@ Usage::
 ``--quick`` uses two epochs, 32x32 images and two seeds and skips nothing else.
 The face data source follows ``COURSE_FACES_SOURCE`` (default here: ``utkface``
 when the subset is in ``COURSE_DATA_DIR``, else ``auto``); the diagnostics need
-group labels on the training faces and are skipped for the MIT file.
+group labels on the training faces and run on the offline UTKFace set only.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def compare(seeds: int, epochs: int, size: int, oracle_share: float, more_darker
 
     ns = notebook_namespace(size)
     groups, lab_data = ns["faces"].GROUPS, ns["data"]
-    labelled = bool(np.any(np.isin(lab_data.group_train[ns["face_index"]], [2, 3])))  # offline set: groups known
+    labelled = lab_data.source.startswith("utkface")  # the offline set knows the training faces' groups
     more_data = ns["faces"].load_utkface(size, darker_train_per_gender=more_darker) if labelled else None
     uniform_sampler = ns["make_batch_sampler"]
     oracle_p = darker_oracle_probabilities(lab_data.group_train[ns["face_index"]], oracle_share) if labelled else None
