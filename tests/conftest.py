@@ -8,14 +8,18 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _course_data(tmp_path_factory):
-    """Point the dataset lookup at the shared data (if there) and at a fresh cache."""
-    mp = pytest.MonkeyPatch()
+def pytest_configure(config):
+    """Point the dataset lookup at the shared data, if there, before collection (skip marks read it)."""
     import os
 
     if not os.environ.get("COURSE_DATA_DIR") and (SHARED_DATA / "MANIFEST.tsv").is_file():
-        mp.setenv("COURSE_DATA_DIR", str(SHARED_DATA))
+        os.environ["COURSE_DATA_DIR"] = str(SHARED_DATA)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_cache(tmp_path_factory):
+    """A fresh, empty download cache for the whole run."""
+    mp = pytest.MonkeyPatch()
     mp.setenv("COURSE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     yield
     mp.undo()

@@ -18,7 +18,7 @@ keras = pytest.importorskip("keras")
 from course_utils.checks import lab2 as checks  # noqa: E402
 from tests.conftest import check_failed, solution_namespace  # noqa: E402
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "lab2_cnn" / "lab2_cnn.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[3] / "solutions" / "lab2_cnn" / "lab2_cnn.ipynb"
 
 
 @pytest.fixture(scope="module")

@@ -3,36 +3,26 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 
 import course_utils
 from course_utils import faces
 from course_utils.checks import lab3 as checks
-
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "solutions" / "lab3_debiasing" / "lab3_debiasing.ipynb"
+from tests.conftest import check_failed, solution_namespace
 
 
 @pytest.fixture(scope="module")
 def ns():
-    """The notebook's imports, model definitions and solutions (no data, no training)."""
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nbformat.read(NOTEBOOK, 4).cells}
-    namespace: dict = {"IMG_SIZE": 32, "course_utils": course_utils}
-    for name in ("imports", "defs_cnn", "kl_impl", "vae_loss_impl", "sampling_impl", "defs_dbvae",
-                 "dbvae_loss_impl", "resampling_impl", "train_step_impl"):
-        exec(compile(cells[name], f"<cell {name}>", "exec"), namespace)
-    namespace["make_encoder"].__defaults__ = (32, namespace["N_FILTERS"])
-    namespace["make_decoder"].__defaults__ = (32, namespace["N_FILTERS"])
-    return namespace
+    """The notebook's imports, model definitions and solutions at 32x32 (no data, no training)."""
+    return solution_namespace("lab3_debiasing", ("imports", "defs_cnn", "kl_impl", "vae_loss_impl", "sampling_impl",
+                                                 "defs_dbvae", "dbvae_loss_impl", "resampling_impl", "train_step_impl"),
+                              IMG_SIZE=32, course_utils=course_utils)
 
 
-def fails(result, *words):
-    assert not result.passed
-    assert all(word in result.message for word in words), result.message
+def fails(result, *fragments):
+    assert check_failed(result, *fragments), result.message
 
 
 def test_kl(ns):

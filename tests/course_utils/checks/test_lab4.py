@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras")
 
 from course_utils.checks import lab4 as checks  # noqa: E402
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "lab4_adversarial" / "lab4_adversarial.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[3] / "solutions" / "lab4_adversarial" / "lab4_adversarial.ipynb"
 
 
 def _loss(model, x, y):
