@@ -12,6 +12,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from course_utils.checks import lab4 as checks  # noqa: E402
+from tests.conftest import solution_namespace  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parents[3] / "solutions" / "lab4_adversarial" / "lab4_adversarial.ipynb"
 
@@ -20,53 +21,11 @@ def _loss(model, x, y):
     return tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True))
 
 
-def input_gradient(model, x, y):
-    x = tf.convert_to_tensor(x, dtype=tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        loss = _loss(model, x, y)
-    return tape.gradient(loss, x)
-
-
-def fgsm(model, x, y, eps):
-    x = tf.convert_to_tensor(x, dtype=tf.float32)
-    return tf.clip_by_value(x + eps * tf.sign(input_gradient(model, x, y)), 0.0, 1.0)
-
-
-def fgsm_targeted(model, x, target, eps):
-    x = tf.convert_to_tensor(x, dtype=tf.float32)
-    return tf.clip_by_value(x - eps * tf.sign(input_gradient(model, x, target)), 0.0, 1.0)
-
-
-def pgd(model, x, y, eps, alpha, steps, random_start=True, gradient=input_gradient):
-    x = tf.convert_to_tensor(x, dtype=tf.float32)
-    x_adv = x + tf.random.uniform(tf.shape(x), -eps, eps) if random_start else x
-    x_adv = tf.clip_by_value(x_adv, 0.0, 1.0)
-    for _ in range(steps):
-        x_adv = x_adv + alpha * tf.sign(gradient(model, x_adv, y))
-        x_adv = tf.clip_by_value(tf.clip_by_value(x_adv, x - eps, x + eps), 0.0, 1.0)
-    return x_adv
-
-
-def adversarial_train_step(model, optimizer, x, y, eps, alpha, steps):
-    x_adv = pgd(model, x, y, eps, alpha, steps)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x_adv, training=True),
-                                                                          from_logits=True))
-    grads = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    return loss, x_adv
-
-
-def eot_gradient(model, x, y, transform, n_samples):
-    x = tf.convert_to_tensor(x, dtype=tf.float32)
-    total = tf.zeros_like(x)
-    for _ in range(n_samples):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = _loss(model, transform(x), y)
-        total += tape.gradient(loss, x)
-    return total / n_samples
+# The reference implementations are the solution notebook's own.
+SOLUTION = solution_namespace("lab4_adversarial", tf=tf, keras=keras)
+input_gradient, fgsm, fgsm_targeted, pgd, adversarial_train_step, eot_gradient = (
+    SOLUTION[name] for name in ("input_gradient", "fgsm", "fgsm_targeted", "pgd", "adversarial_train_step",
+                                "eot_gradient"))
 
 
 # --- typical mistakes -------------------------------------------------------------------------------
