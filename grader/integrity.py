@@ -2,8 +2,11 @@
 
 Cells are matched by their nbgrader ``grade_id``. Locked cells (instructions,
 setup, check cells) are always graded in their released form; a changed,
-deleted or duplicated one is reported. Answer cells keep the student's text,
-with the released metadata (so nobody edits their own points).
+deleted or duplicated code cell is reported as tampering. A locked text
+(markdown) cell that differs is only noted: it cannot change a grade, and a
+student who started on an earlier release of the lab has the earlier text.
+Answer cells keep the student's text, with the released metadata (so nobody
+edits their own points).
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ class Reconciled:
 
 def grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def is_instruction_text(cell) -> bool:
+    """A locked markdown cell worth no points: the instructions, which no grade depends on."""
+    return cell.cell_type == "markdown" and is_locked(cell) and not cell.metadata.get("nbgrader", {}).get("grade")
 
 
 def _normalised(source: str) -> str:
@@ -65,8 +73,12 @@ def reconcile(submitted: NotebookNode, released: NotebookNode) -> Reconciled:
         if is_locked(original):
             if cell.get("cell_type") != original.cell_type or _normalised(cell.get("source", "")) != \
                     _normalised(original.source):
-                result.tampered.append(f"locked cell {gid} was changed: graded with the original")
-            elif _settings(cell) != _settings(original):
+                if is_instruction_text(original):
+                    result.notes.append(f"the text of cell {gid} differs from the released lab (an earlier "
+                                        "release, or an edit): the released text was used")
+                else:
+                    result.tampered.append(f"locked cell {gid} was changed: graded with the original")
+            if _settings(cell) != _settings(original):
                 result.tampered.append(f"the grading settings of cell {gid} were changed: original restored")
             cells.append(copy.deepcopy(original))
         else:
@@ -88,7 +100,9 @@ def _restore_missing(cells: list, released: NotebookNode, seen: set, result: Rec
         gid = grade_id(original)
         if gid is None or gid in seen:
             continue
-        if is_locked(original):
+        if is_instruction_text(original):
+            result.notes.append(f"text cell {gid} of the released lab is missing: restored")
+        elif is_locked(original):
             result.tampered.append(f"locked cell {gid} was deleted: restored")
         else:
             result.missing_answers.append(gid)

@@ -48,6 +48,22 @@ def test_locked_cells_are_restored_and_flagged():
     assert "bonus" not in graded and set(original) <= set(graded)
 
 
+def test_changed_or_missing_instruction_text_is_noted_not_tampering():
+    """A student who started on an earlier release has older instructions: no grade depends on them."""
+    submitted = _released()
+    texts = [c for c in submitted.cells if c.cell_type == "markdown" and c.metadata["nbgrader"].get("locked")
+             and not c.metadata["nbgrader"].get("grade")]
+    texts[0].source += "\n(an older wording)"
+    texts[1].metadata["nbgrader"]["points"] = 5
+    submitted.cells.remove(texts[2])
+    result = reconcile(submitted, _released())
+    changed, bumped, removed = (_ids(nbformat.v4.new_notebook(cells=[c]))[0] for c in texts[:3])
+    assert any(changed in n and "differs" in n for n in result.notes)
+    assert any(removed in n and "missing" in n for n in result.notes)
+    assert result.tampered == [f"the grading settings of cell {bumped} were changed: original restored"]
+    assert _ids(result.notebook) == _ids(_released())
+
+
 def test_duplicated_answer_cell_keeps_the_first():
     submitted = _released()
     answer = next(c for c in submitted.cells if c.metadata["nbgrader"]["grade_id"] == "losses_impl")
