@@ -65,8 +65,12 @@ class BudgetedEvaluator:
 
     Calling it on a list of architectures scores them in order. A repeated architecture is a
     cache hit: its stored score comes back and the budget is not charged. ``samples`` counts
-    every architecture scored, repeats included.
+    every architecture scored, repeats included; a search that needs more than
+    :attr:`MAX_SAMPLES_PER_EVALUATION` times its budget in samples has collapsed onto a few
+    architectures, and the evaluator stops it with a ``RuntimeError``.
     """
+
+    MAX_SAMPLES_PER_EVALUATION = 20
 
     def __init__(self, evaluate, budget: int):
         if not 0 < budget <= space_size():
@@ -86,11 +90,14 @@ class BudgetedEvaluator:
         for arch in archs:
             if self.done:
                 break
+            if self.samples >= self.MAX_SAMPLES_PER_EVALUATION * self.budget:
+                raise RuntimeError(f"{self.samples} architectures sampled but only {len(self.scores)} distinct: the "
+                                   f"search has collapsed (raise the entropy bonus or lower the learning rate)")
+            self.samples += 1
             key = arch_key(arch)
             if key not in self.scores:
                 self.scores[key] = float(self.evaluate(arch))
             scores.append(self.scores[key])
-        self.samples += len(scores)
         return np.array(scores)
 
     def result(self) -> tuple[list[dict], np.ndarray]:

@@ -274,9 +274,11 @@ def check_controller_search(controller_search, table) -> None:
         _require_distinct(archs, "controller_search(evaluate, 60, seed)")
         early.append(rewards[:15].mean())
         late.append(rewards[-15:].mean())
-    require(np.mean(late) > np.mean(early) + 0.02,
+    average = np.mean(list(table.accuracy.values()))  # what a controller that does not learn gets
+    require(np.mean(late) > max(np.mean(early) + 0.02, average + 0.1),
             f"the mean reward of the last 15 children ({np.mean(late):.3f}) is not clearly above that of the "
-            f"first 15 ({np.mean(early):.3f}), averaged over 3 seeds: the controller does not learn")
+            f"first 15 ({np.mean(early):.3f}) and the table's average ({average:.3f}), over 3 seeds: the "
+            f"controller does not learn")
 
 
 @public_check

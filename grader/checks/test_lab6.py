@@ -251,8 +251,10 @@ def test_controller_search_learns(student, table):
         expect(rewards.shape == (60,), "controller_search does not return `budget` rewards")
         early.append(rewards[:15].mean())
         late.append(rewards[-15:].mean())
-    expect(np.mean(late) > np.mean(early) + 0.02,
-           "over several seeds, the rewards at the end of a search are not clearly higher than at the start")
+    average = np.mean(list(table.accuracy.values()))  # what a controller that does not learn gets
+    expect(np.mean(late) > max(np.mean(early) + 0.02, average + 0.1),
+           "over several seeds, the rewards at the end of a search are not clearly higher than at the start "
+           "and than the average architecture's")
 
 
 # ---------------------------------------------------------------- Exercise 7: the comparison
