@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.lab6 import solution_namespace  # noqa: E402
 from course_utils.checks import lab6 as checks
-from course_utils.nas import SEARCH_SPACE, arch_key, architecture, load_nas_table, space_size
+from course_utils.nas import SEARCH_SPACE, BudgetedEvaluator, arch_key, architecture, load_nas_table, space_size
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
@@ -35,6 +35,23 @@ def test_table_covers_the_space(table):
     assert all(0.0 <= value <= 1.0 for value in table.accuracy.values())
     for key, count in table.params.items():
         assert count == checks.child_params(dict(zip(SEARCH_SPACE, key)))
+
+
+def test_budgeted_evaluator_charges_distinct_architectures_only():
+    calls = []
+    evaluator = BudgetedEvaluator(lambda arch: calls.append(arch) or len(calls) / 10, 3)
+    a, b, c, d = (architecture(i) for i in (0, 1, 2, 3))
+    assert list(evaluator([a, a, b])) == [0.1, 0.1, 0.2]
+    assert not evaluator.done and evaluator.samples == 3
+    assert list(evaluator([b, c, d])) == [0.2, 0.3]
+    assert evaluator.done and len(calls) == 3
+    archs, scores = evaluator.result()
+    assert archs == [a, b, c] and list(scores) == [0.1, 0.2, 0.3]
+    stuck = BudgetedEvaluator(lambda arch: 0.5, 2)
+    with pytest.raises(RuntimeError, match="collapsed"):
+        stuck([a] * (2 * BudgetedEvaluator.MAX_SAMPLES_PER_EVALUATION + 1))
+    with pytest.raises(ValueError):
+        BudgetedEvaluator(lambda arch: 0.5, space_size() + 1)
 
 
 def test_build_child(lab):
