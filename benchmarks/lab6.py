@@ -1,7 +1,7 @@
 """Lab 6 benchmark: controller vs random search on the table, the winner retrained, smoke-mode wall time.
 
     COURSE_DATA_DIR=... python benchmarks/lab6.py [--quick] [--seeds 20] [--retrain-images 60000]
-        [--retrain-epochs 10] [--skip-retrain] [--skip-notebook]
+        [--retrain-epochs 10] [--retrain-seeds 3] [--skip-retrain] [--skip-notebook]
 
 1. On the tabular benchmark, ``--seeds`` searches of each method at the notebook's budget
    (``BUDGET`` distinct child evaluations; repeats are cache hits), seeds 0..S-1 for both: best
@@ -10,7 +10,7 @@
 2. The best architecture the controller found over those searches, and the best one it found with
    at most a tenth of the parameters of Lab 2's hand-designed CNN, retrained with that CNN on
    Fashion-MNIST (``--retrain-images`` training images, ``--retrain-epochs`` epochs, full
-   10,000-image test set).
+   10,000-image test set), once per seed 0..``--retrain-seeds``-1: accuracies, their mean and std.
 3. The wall time of the whole solution notebook in smoke mode (nbclient, a fresh kernel).
 
 The code measured is the solution notebook's own: its definition cells are executed here.
@@ -77,7 +77,7 @@ def table_comparison(lab: dict, table, seeds: int) -> dict:
     return {"found": found}
 
 
-def retrain(lab: dict, table, found: list[dict], images: int, epochs: int) -> None:
+def retrain(lab: dict, table, found: list[dict], images: int, epochs: int, seeds: int) -> None:
     import keras
 
     from course_utils.datasets import load_fashion_mnist
@@ -93,19 +93,25 @@ def retrain(lab: dict, table, found: list[dict], images: int, epochs: int) -> No
     best = dict(zip(lab["DECISIONS"], keys[0]))
     small = dict(zip(lab["DECISIONS"], next(k for k in keys if table.params[k] <= small_params)))
     print(f"\n== Retraining on {images:,} Fashion-MNIST images for {epochs} epochs (Adam 1e-3, batch 128), "
-          f"test on 10,000")
-    for name, make in (("Lab 2 CNN", lab["lab2_cnn"]),
-                       (f"best found {tuple(best.values())}", lambda: lab["build_child"](best)),
-                       (f"best found <= 1/10 of Lab 2 {tuple(small.values())}", lambda: lab["build_child"](small))):
-        keras.utils.set_random_seed(0)
-        model = make()
-        model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
-        start = time.perf_counter()
-        model.fit(x_train, y_train, batch_size=128, epochs=epochs, verbose=0)
-        accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)[1]
-        print(f"{name:72s} {model.count_params():>7,} params  test accuracy {accuracy:.4f}  "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
+          f"test on 10,000, seeds 0..{seeds - 1}")
+    accuracies: dict[str, list[float]] = {}
+    for seed in range(seeds):
+        for name, make in (("Lab 2 CNN", lab["lab2_cnn"]),
+                           (f"best found {tuple(best.values())}", lambda: lab["build_child"](best)),
+                           (f"best found <= 1/10 of Lab 2 {tuple(small.values())}",
+                            lambda: lab["build_child"](small))):
+            keras.utils.set_random_seed(seed)
+            model = make()
+            model.compile(keras.optimizers.Adam(1e-3),
+                          keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+            start = time.perf_counter()
+            model.fit(x_train, y_train, batch_size=128, epochs=epochs, verbose=0)
+            accuracies.setdefault(name, []).append(model.evaluate(x_test, y_test, batch_size=1000, verbose=0)[1])
+            print(f"seed {seed}  {name:72s} {model.count_params():>7,} params  test accuracy "
+                  f"{accuracies[name][-1]:.4f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+    for name, values in accuracies.items():
+        print(f"{name:72s} test accuracy mean {np.mean(values):.4f}  std {np.std(values, ddof=min(1, seeds - 1)):.4f}"
+              f"  over {seeds} seeds")
 
 
 def smoke_wall_time() -> None:
@@ -124,11 +130,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--retrain-images", type=int, default=60000)
     parser.add_argument("--retrain-epochs", type=int, default=10)
+    parser.add_argument("--retrain-seeds", type=int, default=3)
     parser.add_argument("--skip-retrain", action="store_true")
     parser.add_argument("--skip-notebook", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.seeds, args.retrain_images, args.retrain_epochs = 5, 5000, 1
+        args.seeds, args.retrain_images, args.retrain_epochs, args.retrain_seeds = 5, 5000, 1, 1
 
     from course_utils.nas import load_nas_table
 
@@ -136,7 +143,7 @@ def main() -> None:
     table = load_nas_table()
     result = table_comparison(lab, table, args.seeds)
     if not args.skip_retrain:
-        retrain(lab, table, result["found"], args.retrain_images, args.retrain_epochs)
+        retrain(lab, table, result["found"], args.retrain_images, args.retrain_epochs, args.retrain_seeds)
     if not args.skip_notebook:
         smoke_wall_time()
 
