@@ -19,7 +19,7 @@ keras = pytest.importorskip("keras")
 from course_utils.checks import lab5 as checks  # noqa: E402
 from tests.conftest import check_failed, solution_namespace  # noqa: E402
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "lab5_uncertainty" / "lab5_uncertainty.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[3] / "solutions" / "lab5_uncertainty" / "lab5_uncertainty.ipynb"
 
 
 @pytest.fixture(scope="module")

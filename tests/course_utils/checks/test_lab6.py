@@ -16,7 +16,7 @@ from benchmarks.lab6 import solution_namespace  # noqa: E402
 from course_utils.checks import lab6 as checks
 from course_utils.nas import SEARCH_SPACE, BudgetedEvaluator, arch_key, architecture, load_nas_table, space_size
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOK = ROOT / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
 @pytest.fixture(scope="module")
 def lab():
