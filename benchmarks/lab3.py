@@ -70,11 +70,10 @@ def use_training_set(ns: dict, data) -> None:
               face_index=np.flatnonzero(data.y_train == 1), nonface_index=np.flatnonzero(data.y_train == 0))
 
 
-def darker_oracle_probabilities(group_train, share: float):
-    """Face sampling probabilities (one per training face) that give darker-skinned faces ``share`` of the draws."""
+def darker_oracle_probabilities(darker, share: float):
+    """Face sampling probabilities (n,) that give the faces where ``darker`` (n,) is True ``share`` of the draws."""
     import numpy as np
 
-    darker = np.isin(group_train, [2, 3])
     return np.where(darker, share / darker.sum(), (1 - share) / (~darker).sum())
 
 
@@ -85,8 +84,9 @@ def compare(seeds: int, epochs: int, size: int, oracle_share: float, more_darker
     groups, lab_data = ns["faces"].GROUPS, ns["data"]
     labelled = lab_data.source.startswith("utkface")  # the offline set knows the training faces' groups
     more_data = ns["faces"].load_utkface(size, darker_train_per_gender=more_darker) if labelled else None
+    darker = np.isin(lab_data.group_train[ns["face_index"]], [2, 3])  # (n_faces,), all False without labels
     uniform_sampler = ns["make_batch_sampler"]
-    oracle_p = darker_oracle_probabilities(lab_data.group_train[ns["face_index"]], oracle_share) if labelled else None
+    oracle_p = darker_oracle_probabilities(darker, oracle_share) if labelled else None
 
     def oracle_sampler(face_probabilities=None, rng=None):
         return uniform_sampler(oracle_p, rng)
@@ -106,7 +106,6 @@ def compare(seeds: int, epochs: int, size: int, oracle_share: float, more_darker
         evaluate("DB-VAE", dbvae.predict_logit)
         plain, _ = ns["train_dbvae"](epochs=epochs, seed=seed, resample=False)
         evaluate("VAE, no resampling", plain.predict_logit)
-        darker = np.isin(lab_data.group_train[ns["face_index"]], [2, 3])
         message = (f"seed {seed}: darker faces are {darker.mean():.1%} of the training faces and get "
                    f"{p[darker].sum():.1%} of the DB-VAE's final sampling probability")
         if labelled:
