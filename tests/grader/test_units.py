@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from grader import channel, intake
-from grader.integrity import reconcile
+from grader.integrity import grade_id, reconcile
 from grader.labs import find_lab
 
 LAB = find_lab("lab1")
@@ -19,7 +19,7 @@ def _released():
 
 
 def _ids(notebook):
-    return [c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells]
+    return [grade_id(c) for c in notebook.cells]
 
 
 def test_untouched_notebook_reconciles_to_itself_with_missing_answers():
@@ -30,7 +30,7 @@ def test_untouched_notebook_reconciles_to_itself_with_missing_answers():
 
 def test_locked_cells_are_restored_and_flagged():
     submitted = _released()
-    check = next(c for c in submitted.cells if _ids(nbformat.v4.new_notebook(cells=[c]))[0] == "activations")
+    check = next(c for c in submitted.cells if grade_id(c) == "activations")
     check.source = "print('PASSED activations')"
     check.metadata["nbgrader"]["points"] = 100
     del submitted.cells[submitted.cells.index(check) + 1]  # a locked demo cell
@@ -41,7 +41,7 @@ def test_locked_cells_are_restored_and_flagged():
     assert any("was deleted" in t for t in result.tampered)
     assert any("bonus" in n for n in result.notes)
     original = {c.metadata["nbgrader"]["grade_id"]: c for c in _released().cells if "nbgrader" in c.metadata}
-    graded = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in result.notebook.cells}
+    graded = {grade_id(c): c for c in result.notebook.cells}
     assert graded["activations"].source == original["activations"].source
     points = graded["activations"].metadata["nbgrader"]["points"]
     assert points == original["activations"].metadata["nbgrader"]["points"]
@@ -57,7 +57,7 @@ def test_changed_or_missing_instruction_text_is_noted_not_tampering():
     texts[1].metadata["nbgrader"]["points"] = 5
     submitted.cells.remove(texts[2])
     result = reconcile(submitted, _released())
-    changed, bumped, removed = (_ids(nbformat.v4.new_notebook(cells=[c]))[0] for c in texts[:3])
+    changed, bumped, removed = (grade_id(c) for c in texts[:3])
     assert any(changed in n and "differs" in n for n in result.notes)
     assert any(removed in n and "missing" in n for n in result.notes)
     assert result.tampered == [f"the grading settings of cell {bumped} were changed: original restored"]
@@ -66,14 +66,14 @@ def test_changed_or_missing_instruction_text_is_noted_not_tampering():
 
 def test_duplicated_answer_cell_keeps_the_first():
     submitted = _released()
-    answer = next(c for c in submitted.cells if c.metadata["nbgrader"]["grade_id"] == "losses_impl")
+    answer = next(c for c in submitted.cells if grade_id(c) == "losses_impl")
     answer.source = "def binary_cross_entropy(y, p): return 0"
     twin = nbformat.from_dict(dict(answer))
     twin.source = "evil = True"
     submitted.cells.insert(submitted.cells.index(answer) + 1, twin)
     result = reconcile(submitted, _released())
     assert any("duplicated" in t for t in result.tampered)
-    kept = [c for c in result.notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "losses_impl"]
+    kept = [c for c in result.notebook.cells if grade_id(c) == "losses_impl"]
     assert len(kept) == 1 and kept[0].source.startswith("def binary_cross_entropy")
 
 
