@@ -6,8 +6,6 @@ The reference implementations are the solution cells of ``solutions/lab2_cnn/lab
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
 import numpy as np
 import pytest
@@ -16,9 +14,9 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from course_utils.checks import lab2 as checks  # noqa: E402
-from tests.conftest import check_failed, solution_namespace  # noqa: E402
+from tests.conftest import REPO, check_failed, solution_namespace  # noqa: E402
 
-NOTEBOOK = Path(__file__).resolve().parents[3] / "solutions" / "lab2_cnn" / "lab2_cnn.ipynb"
+NOTEBOOK = REPO / "solutions" / "lab2_cnn" / "lab2_cnn.ipynb"
 
 
 @pytest.fixture(scope="module")

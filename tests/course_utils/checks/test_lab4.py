@@ -4,7 +4,6 @@ typical mistakes. Plus the structure of the solution notebook."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,9 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from course_utils.checks import lab4 as checks  # noqa: E402
-from tests.conftest import solution_namespace  # noqa: E402
+from tests.conftest import REPO, solution_namespace  # noqa: E402
 
-NOTEBOOK = Path(__file__).resolve().parents[3] / "solutions" / "lab4_adversarial" / "lab4_adversarial.ipynb"
+NOTEBOOK = REPO / "solutions" / "lab4_adversarial" / "lab4_adversarial.ipynb"
 
 
 def _loss(model, x, y):

@@ -7,8 +7,6 @@ notebook), so the notebook stays the one source of truth.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
 import numpy as np
 import pytest
@@ -17,9 +15,9 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from course_utils.checks import lab5 as checks  # noqa: E402
-from tests.conftest import check_failed, solution_namespace  # noqa: E402
+from tests.conftest import REPO, check_failed, solution_namespace  # noqa: E402
 
-NOTEBOOK = Path(__file__).resolve().parents[3] / "solutions" / "lab5_uncertainty" / "lab5_uncertainty.ipynb"
+NOTEBOOK = REPO / "solutions" / "lab5_uncertainty" / "lab5_uncertainty.ipynb"
 
 
 @pytest.fixture(scope="module")

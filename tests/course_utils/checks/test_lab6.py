@@ -6,8 +6,6 @@ into a namespace once per session.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
 import numpy as np
 import pytest
@@ -15,9 +13,11 @@ import pytest
 from benchmarks.lab6 import solution_namespace  # noqa: E402
 from course_utils.checks import lab6 as checks
 from course_utils.nas import SEARCH_SPACE, BudgetedEvaluator, arch_key, architecture, load_nas_table, space_size
+from tests.conftest import REPO
 
-ROOT = Path(__file__).resolve().parents[3]
-NOTEBOOK = ROOT / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
+NOTEBOOK = REPO / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
+
+
 @pytest.fixture(scope="module")
 def lab():
     """The solution notebook's imports, Controller, hyperparameters and exercise solutions."""
