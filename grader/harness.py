@@ -21,6 +21,7 @@ from __future__ import annotations
 import pytest
 
 from course_utils.checks import array_problem
+from course_utils.checks.source import forbidden_uses
 
 
 def points(value: float, *, question: str):
@@ -48,3 +49,14 @@ def expect_close(got, expected, *, what: str, atol: float = 1e-5, rtol: float = 
     if problem:
         # Keep shapes, drop the numbers: they could reveal hidden inputs or the answer.
         raise CheckFailed(problem.split(": got")[0] if " differs" in problem else problem)
+
+
+def expect_no_shortcut(answers: dict[str, str], cell: str, forbidden: dict[str, str], exercise: str) -> None:
+    """Fail when the submitted answer cell ``cell`` uses a name the exercise forbids.
+
+    ``answers`` is the ``answers`` fixture (submitted cell sources, read from the notebook file, never
+    from the kernel); ``forbidden`` maps a dotted name to what to use instead (see
+    :func:`course_utils.checks.source.forbidden_uses`).
+    """
+    for name in forbidden_uses(answers.get(cell, ""), forbidden):
+        raise CheckFailed(f"{exercise} must not use `{name}`: {forbidden[name]}")

@@ -36,6 +36,12 @@ def is_instruction_text(cell) -> bool:
     return cell.cell_type == "markdown" and is_locked(cell) and not cell.metadata.get("nbgrader", {}).get("grade")
 
 
+def answer_sources(notebook: NotebookNode) -> dict[str, str]:
+    """The source of every answer (solution) cell of ``notebook``, by grade_id."""
+    return {grade_id(cell): cell.source for cell in notebook.cells
+            if grade_id(cell) and cell.get("metadata", {}).get("nbgrader", {}).get("solution")}
+
+
 def _normalised(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 

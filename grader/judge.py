@@ -41,9 +41,14 @@ def student_message(error: BaseException | None) -> str:
 class _Collector:
     """pytest plugin: provides the ``student`` fixture and records every check's outcome."""
 
-    def __init__(self, student: StudentKernel | None, dead_reason: str):
-        self._student, self._dead_reason = student, dead_reason
+    def __init__(self, student: StudentKernel | None, dead_reason: str, answers: dict[str, str]):
+        self._student, self._dead_reason, self._answers = student, dead_reason, answers
         self.outcomes: dict[str, CheckOutcome] = {}
+
+    @pytest.fixture
+    def answers(self) -> dict[str, str]:
+        """The submitted source of each answer cell, by grade_id, read from the notebook file."""
+        return dict(self._answers)
 
     @pytest.fixture
     def student(self) -> StudentKernel:
@@ -74,9 +79,13 @@ class _Collector:
             outcome.message = "passed" if outcome.passed else student_message(error)
 
 
-def run_checks(checks_file: Path, student: StudentKernel | None, dead_reason: str = "") -> list[CheckOutcome]:
-    """Run every test in ``checks_file`` against ``student`` (None: the kernel is gone, all fail)."""
-    collector = _Collector(student, dead_reason)
+def run_checks(checks_file: Path, student: StudentKernel | None, dead_reason: str = "",
+               answers: dict[str, str] | None = None) -> list[CheckOutcome]:
+    """Run every test in ``checks_file`` against ``student`` (None: the kernel is gone, all fail).
+
+    ``answers`` maps answer-cell grade_ids to their submitted source (the ``answers`` fixture).
+    """
+    collector = _Collector(student, dead_reason, answers or {})
     args = [str(checks_file), "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--import-mode=importlib",
             "-c", os.devnull, "--rootdir", str(checks_file.parent), "-W", "ignore"]
     sink = io.StringIO()

@@ -109,7 +109,7 @@ def execute_notebook(notebook: nbformat.NotebookNode, kernel, limits: sandbox.Li
 def grade(job: Job) -> dict:
     """Grade one submission end to end (runs in a worker process); never raises."""
     from grader.channel import StudentKernel
-    from grader.integrity import reconcile
+    from grader.integrity import answer_sources, reconcile
     from grader.judge import run_checks
     from grader.kernel import KernelGone, SandboxedKernel
 
@@ -147,7 +147,8 @@ def grade(job: Job) -> dict:
             nbformat.write(reconciled.notebook, str(target))
         student = StudentKernel(kernel) if kernel is not None and kernel.alive else None
         dead = kernel.describe_death() if kernel is not None else reasons[0][1] if reasons else "not run"
-        outcomes = run_checks(job.lab.checks, student, dead)
+        answers = {} if submitted is None else answer_sources(reconciled.notebook)
+        outcomes = run_checks(job.lab.checks, student, dead, answers)
         result["checks"] = [outcome.as_dict() for outcome in outcomes]
         for outcome in outcomes:
             result["scores"][outcome.question] = result["scores"].get(outcome.question, 0.0) + outcome.points

@@ -78,6 +78,32 @@ def require_close(got, expected, *, what: str = "result", atol: float = 1e-5, rt
         raise Problem(problem)
 
 
+def require_no_shortcut(function: Callable, forbidden: dict[str, str], exercise: str) -> None:
+    """Stop the check when ``function``'s source uses a name the exercise forbids.
+
+    ``forbidden`` maps a dotted name (matched as in :func:`course_utils.checks.source.forbidden_uses`)
+    to what to use instead, e.g. ``{"nn.sigmoid": "write 1 / (1 + exp(-z)) with tf.exp"}``.
+    """
+    from course_utils.checks.source import forbidden_uses, function_source
+
+    source = function_source(function)
+    for name in forbidden_uses(source or "", forbidden):
+        raise Problem(f"{exercise} must not use `{name}`: {forbidden[name]}")
+
+
+def _cell_line(error: BaseException) -> str:
+    """``line N`` of the innermost frame that ran in a notebook cell, or ''.
+
+    Notebook cells are compiled under names like ``<ipython-input-3-...>`` or, with ipykernel 6.x/7,
+    ``/tmp/ipykernel_1234/567.py``; library frames are real files elsewhere.
+    """
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        name = frame.filename
+        if name.startswith("<") or "/ipykernel_" in name:
+            return f"line {frame.lineno}"
+    return ""
+
+
 def public_check(function: Callable[..., None]) -> Callable[..., CheckResult]:
     """Turn a function that raises :class:`Problem` into a check that prints and returns a result.
 
@@ -97,8 +123,7 @@ def public_check(function: Callable[..., None]) -> Callable[..., CheckResult]:
             result = CheckResult(name, False, ["not written yet: replace `raise NotImplementedError()` "
                                                "with your code and run that cell again"])
         except Exception as error:  # the student's code raised: show where, not a crash
-            frames = traceback.extract_tb(error.__traceback__)
-            where = next((f"line {f.lineno}" for f in reversed(frames) if f.filename.startswith("<")), "")
+            where = _cell_line(error)
             result = CheckResult(name, False, [f"your code raised {type(error).__name__}: {error}"
                                                + (f" ({where} of your cell)" if where else "")])
         print(result.message)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from grader import channel, intake
-from grader.integrity import grade_id, reconcile
+from grader.harness import CheckFailed, expect_no_shortcut
+from grader.integrity import answer_sources, grade_id, reconcile
 from grader.labs import find_lab
 
 LAB = find_lab("lab1")
@@ -26,6 +27,18 @@ def test_untouched_notebook_reconciles_to_itself_with_missing_answers():
     result = reconcile(_released(), _released())
     assert result.tampered == [] and _ids(result.notebook) == _ids(_released())
     assert "tape_gradient_impl" in result.missing_answers and "q_nonlinearity" in result.missing_answers
+
+
+def test_hidden_checks_read_answers_from_the_notebook_and_spot_shortcuts():
+    submitted = _released()
+    answer = next(c for c in submitted.cells if grade_id(c) == "activations_impl")
+    answer.source = "import tensorflow as t\ndef sigmoid(z):\n    return t.math.sigmoid(z)\n"
+    answers = answer_sources(reconcile(submitted, _released()).notebook)
+    assert "activations" not in answers and answers["activations_impl"] == answer.source  # answer cells only
+    forbidden = {"math.sigmoid": "write it with tf.exp"}
+    with pytest.raises(CheckFailed, match="sigmoid must not use `math.sigmoid`"):
+        expect_no_shortcut(answers, "activations_impl", forbidden, "sigmoid")
+    expect_no_shortcut(answers, "tape_gradient_impl", forbidden, "tape_gradient")
 
 
 def test_locked_cells_are_restored_and_flagged():

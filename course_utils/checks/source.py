@@ -1,0 +1,85 @@
+"""Which names a piece of code uses: how checks spot a forbidden shortcut in a student's answer.
+
+Used on both sides: a public check reads the source of the student's function
+(:func:`function_source`), a hidden check reads the submitted cell's text from
+the notebook file, never from the student's kernel. Import aliases are resolved,
+so ``import tensorflow as t; t.nn.sigmoid(z)`` and ``from tensorflow.nn import
+sigmoid as s; s(z)`` both count as ``tensorflow.nn.sigmoid``.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections.abc import Callable, Iterable
+
+# Short names students write for common modules, resolved to the full module path.
+_CANONICAL = {"tf": "tensorflow", "np": "numpy", "keras": "keras", "tfk": "keras"}
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` for a chain of attribute lookups on a name, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def used_names(source: str) -> set[str]:
+    """Every dotted name ``source`` reads (``tensorflow.nn.sigmoid``, ``numpy.maximum``...), aliases resolved.
+
+    Raises SyntaxError when ``source`` does not parse.
+    """
+    tree = ast.parse(textwrap.dedent(source))
+    aliases = dict(_CANONICAL)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else \
+                    alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Attribute, ast.Name)):
+            dotted = _dotted(node)
+            if dotted:
+                head, _, rest = dotted.partition(".")
+                resolved = aliases.get(head, head)
+                resolved = _CANONICAL.get(resolved, resolved)
+                names.add(f"{resolved}.{rest}" if rest else resolved)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
+            target = _dotted(node.args[0])
+            if target:
+                names.add(f"{aliases.get(target, target)}.{node.args[1].value}")
+    return names
+
+
+def forbidden_uses(source: str, forbidden: Iterable[str]) -> list[str]:
+    """The entries of ``forbidden`` that ``source`` uses, in the order given.
+
+    An entry matches a used name equal to it or ending with ``.<entry>``: ``"nn.sigmoid"``
+    catches ``tf.nn.sigmoid`` and ``tensorflow.nn.sigmoid``; ``"tensorflow.nn.conv2d"`` only that.
+    Code that does not parse uses nothing (the kernel reports the syntax error itself).
+    """
+    try:
+        names = used_names(source)
+    except SyntaxError:
+        return []
+    return [entry for entry in forbidden
+            if any(name == entry or name.endswith("." + entry) for name in names)]
+
+
+def function_source(function: Callable) -> str | None:
+    """The source text of ``function`` (in a notebook: its cell's code), or None when unavailable."""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
