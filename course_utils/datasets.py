@@ -20,7 +20,9 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -46,19 +48,48 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A registered dataset: files plus what a user must know to cite and reuse it."""
+    """A registered dataset: files plus what a user must know to cite and reuse it.
+
+    A *folder* dataset (thousands of small files) names a ``manifest`` instead of listing
+    ``files``: a gzipped TSV in ``course_utils/data`` (see :func:`manifest_files`). Its files
+    are fetched by the loaders that need them (:func:`fetch_many`), not one by one up front.
+    """
 
     name: str
     description: str
     license: str
     citation: str
     files: tuple[RemoteFile, ...] = field(default_factory=tuple)
+    manifest: str = ""
 
     def file(self, name: str) -> RemoteFile:
         for remote in self.files:
             if remote.name == name:
                 return remote
+        if self.manifest and name in manifest_files(self.manifest):
+            return manifest_files(self.manifest)[name]
         raise KeyError(f"{self.name} has no file {name!r}")
+
+
+_MANIFESTS = Path(__file__).parent / "data"
+
+
+@cache
+def manifest_files(manifest: str) -> dict[str, RemoteFile]:
+    """The files a folder dataset's manifest lists, by name.
+
+    The manifest ``course_utils/data/<manifest>`` is a gzipped TSV: a first line
+    ``#base<TAB><url>``, then one line per file ``name<TAB>size<TAB>sha256[<TAB>base]``;
+    a file's URL is its base (the line's own, else the first line's) plus the last part of its name.
+    """
+    with gzip.open(_MANIFESTS / manifest, "rt", encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    default_base = lines[0].split("\t")[1]
+    files = {}
+    for line in lines[1:]:
+        name, size, sha, *base = line.split("\t")
+        files[name] = RemoteFile(name, sha, int(size), ((base[0] if base else default_base) + name.split("/")[-1],))
+    return files
 
 
 def _mirrored(name: str, sha256: str, size: int, *bases: str) -> RemoteFile:
@@ -158,6 +189,26 @@ REGISTRY: dict[str, Dataset] = {
             citation="A. Amini and A. Soleimany. MIT 6.S191: Introduction to Deep Learning, lab 2 (2019-2025).",
             files=tuple(RemoteFile(name, sha, size, (_MIT_FACES_BASE + name,)) for name, size, sha in _MIT_FACES),
         ),
+        Dataset(
+            name="utkface_aligned_cropped",
+            description=("UTKFace 'Aligned&Cropped Faces': 23,708 200x200 RGB JPEG faces (UTKFace/*.jpg.chip.jpg); "
+                         "age, gender and race annotations in the file names (race is an annotation, not a "
+                         "skin-tone measurement). Byte copies of a public GitHub upload at pinned commits."),
+            license=("non-commercial research and education only (UTKFace terms); the copyright of each image "
+                     "belongs to its original owner"),
+            citation=("Z. Zhang, Y. Song and H. Qi. Age progression/regression by conditional adversarial "
+                      "autoencoder. CVPR 2017. https://susanqq.github.io/UTKFace/"),
+            manifest="utkface_aligned_cropped.tsv.gz",
+        ),
+        Dataset(
+            name="tinyimagenet_val_negatives",
+            description=("5,804 Tiny ImageNet validation images (64x64 JPEG, val/images/val_N.JPEG) of 164 classes "
+                         "that rarely show people, without face-detector hits: non-face examples."),
+            license="ImageNet terms: non-commercial research and education only; images belong to their owners",
+            citation=("Stanford CS231N Tiny ImageNet; O. Russakovsky et al. ImageNet Large Scale Visual "
+                      "Recognition Challenge. IJCV 115, 2015."),
+            manifest="tinyimagenet_val_negatives.tsv.gz",
+        ),
     )
 }
 
@@ -235,6 +286,90 @@ def fetch(dataset: str, filename: str, *, download: bool = True, timeout: float 
         + "\n  ".join(remote.urls)
         + f"\nand put it at {cached} (or at $COURSE_DATA_DIR/{dataset}/{filename})."
     )
+
+
+def write_manifest(datapack_manifest: Path, dataset: str, prefix: str = "") -> Path:
+    """Write ``course_utils/data/<dataset>.tsv.gz`` from a data pack's MANIFEST.tsv (metadata only, no data).
+
+    Keeps the rows of ``dataset`` whose file name starts with ``prefix``; the URL base is
+    ``raw.githubusercontent.com/<source_repo>/<source_commit>/<folder of source_path>/``, the most
+    common one written once in the first line. Returns the path written.
+    """
+    import csv
+    from collections import Counter
+
+    rows = []
+    with open(datapack_manifest, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            if row["dataset"] == dataset and row["file"].startswith(prefix):
+                folder = row["source_path"].rsplit("/", 1)[0]
+                base = f"https://raw.githubusercontent.com/{row['source_repo']}/{row['source_commit']}/{folder}/"
+                rows.append((row["file"], row["bytes"], row["sha256"], base))
+    common = Counter(base for *_, base in rows).most_common(1)[0][0]
+    target = _MANIFESTS / f"{dataset}.tsv.gz"
+    lines = [f"#base\t{common}"] + ["\t".join([name, size, sha] + ([base] if base != common else []))
+                                     for name, size, sha, base in sorted(rows)]
+    with gzip.GzipFile(target, "wb", mtime=0) as handle:
+        handle.write(("\n".join(lines) + "\n").encode())
+    return target
+
+
+def _locate(dataset: str, remote: RemoteFile) -> Path | None:
+    """Where a file already is (``COURSE_DATA_DIR``, then the cache), not yet verified; None if nowhere."""
+    seeded = data_dir()
+    for folder in ([seeded] if seeded is not None else []) + [cache_dir()]:
+        if (folder / dataset / remote.name).is_file():
+            return folder / dataset / remote.name
+    return None
+
+
+def fetch_many(dataset: str, names: list[str], *, download: bool = True, workers: int = 16,
+               progress: bool = True, timeout: float = 30.0) -> list[Path]:
+    """Local paths of many files of one dataset, downloading the missing ones in parallel.
+
+    Downloads are verified before they are kept; files found locally are **not** hashed here
+    (thousands of them): read them with :func:`read_verified`. Raises
+    :class:`DataUnavailableError` naming the missing files when some cannot be had.
+    """
+    remotes = [REGISTRY[dataset].file(name) for name in names]
+    paths = [_locate(dataset, remote) for remote in remotes]
+    missing = [k for k, path in enumerate(paths) if path is None]
+    failures: dict[str, list[str]] = {}
+    if missing and download:
+        from tqdm.auto import tqdm
+
+        def get(k: int) -> None:
+            target = cache_dir() / dataset / remotes[k].name
+            errors = _download(remotes[k], target, timeout)
+            if errors:
+                failures[remotes[k].name] = errors
+            else:
+                paths[k] = target
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(tqdm(pool.map(get, missing), total=len(missing), desc=f"downloading {dataset}",
+                      disable=not progress))
+    lost = [remotes[k] for k, path in enumerate(paths) if path is None]
+    if lost:
+        example = lost[0]
+        raise DataUnavailableError(
+            f"{len(lost)} of {len(names)} files of {dataset} are neither in $COURSE_DATA_DIR/{dataset} nor in "
+            f"{cache_dir() / dataset}" + (" and could not be downloaded" if download else " (downloads disabled)")
+            + f", e.g. {example.name} from {example.urls[0]}"
+            + (f":\n  {failures[example.name][0]}" if example.name in failures else "") + "\n"
+            f"Fix: connect to the internet and run again, or point COURSE_DATA_DIR at a folder that holds "
+            f"{dataset}/ (licence: {REGISTRY[dataset].license}).")
+    return paths
+
+
+def read_verified(dataset: str, path: Path, name: str) -> bytes:
+    """The bytes of ``path``, checked against the registry's sha256 of ``dataset``'s file ``name``."""
+    data = Path(path).read_bytes()
+    expected = REGISTRY[dataset].file(name).sha256
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ChecksumError(f"{path} does not match the sha256 the registry records for {dataset}/{name} "
+                            f"({expected}): the file is corrupt or a different version. Delete it and fetch it again.")
+    return data
 
 
 def read_idx(path: Path) -> np.ndarray:
