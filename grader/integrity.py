@@ -116,3 +116,23 @@ def _restore_missing(cells: list, released: NotebookNode, seen: set, result: Rec
         position = next((i + 1 for i, c in enumerate(cells) if previous and grade_id(c) == previous), 0)
         cells.insert(position, copy.deepcopy(original))
         seen.add(gid)
+
+
+def reconcile_release(submitted: NotebookNode, origin: NotebookNode, current: NotebookNode) -> Reconciled:
+    """Reconcile a submission made from the earlier release ``origin`` with the ``current`` release.
+
+    Tampering is judged against ``origin``, the notebook the student was given. The notebook to grade
+    is the current release's, with the student's answers: what changed between the two releases (a new
+    check cell, a changed setup cell) is nobody's tampering, and an answer cell added since counts as
+    a missing answer.
+    """
+    own = reconcile(submitted, origin)
+    graded = reconcile(own.notebook, current)
+    present = {grade_id(cell) for cell in current.cells}
+    earlier = {grade_id(cell) for cell in origin.cells}
+    added = [grade_id(c) for c in current.cells if grade_id(c) and grade_id(c) not in earlier
+             and not is_instruction_text(c)]
+    missing = set(graded.missing_answers) | (set(own.missing_answers) & present)
+    notes = own.notes + (["cells added by the current release: " + ", ".join(added)] if added else [])
+    return Reconciled(notebook=graded.notebook, tampered=own.tampered, notes=notes,
+                      missing_answers=[gid for gid in (grade_id(c) for c in current.cells) if gid in missing])
