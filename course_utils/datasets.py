@@ -108,8 +108,8 @@ _FASHION_BASES = (
 
 # The 20 test faces of MIT 6.S191's debiasing lab (5 per group), pinned to one commit of the course repository.
 _MIT_FACES_COMMIT = "e44754eac7a61d489fb07a68245bfbb290823228"
-_MIT_FACES_BASE = (f"https://raw.githubusercontent.com/MITDeepLearning/introtodeeplearning/"
-                   f"{_MIT_FACES_COMMIT}/mitdeeplearning/data/faces/")
+_MIT_REPO_BASE = f"https://raw.githubusercontent.com/MITDeepLearning/introtodeeplearning/{_MIT_FACES_COMMIT}/"
+_MIT_FACES_BASE = _MIT_REPO_BASE + "mitdeeplearning/data/faces/"
 _MIT_FACES = (
     ("DF/10.png", 688077, "f573ea5038f2c81612ebd82a9640950895a8fdef48488926e86625bf49f6250b"),
     ("DF/19.png", 68151, "2cce0eab19082d43ffdc8da7d68347dfdee51319e19c0b5d47450495e415e856"),
@@ -188,6 +188,14 @@ REGISTRY: dict[str, Dataset] = {
             license="MIT (course repository); provenance of the images is not stated upstream",
             citation="A. Amini and A. Soleimany. MIT 6.S191: Introduction to Deep Learning, lab 2 (2019-2025).",
             files=tuple(RemoteFile(name, sha, size, (_MIT_FACES_BASE + name,)) for name, size, sha in _MIT_FACES),
+        ),
+        Dataset(
+            name="irish_folk_abc",
+            description="804 Irish folk tunes in ABC notation, the training text of MIT 6.S191's music lab (one file).",
+            license="MIT (course repository); the tunes are traditional",
+            citation="A. Amini and A. Soleimany. MIT 6.S191: Introduction to Deep Learning, lab 1 (2019-2025).",
+            files=(RemoteFile("irish.abc", "df3782d5f7b5a2f4c66aa7c13f13008d5f48757b3f5f51620cd6c1ceb2c53023",
+                              197618, (_MIT_REPO_BASE + "mitdeeplearning/data/irish.abc",)),),
         ),
         Dataset(
             name="utkface_aligned_cropped",
@@ -413,3 +421,13 @@ def load_fashion_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarra
     Class names, in label order, are in :data:`FASHION_MNIST_CLASSES`.
     """
     return _load_idx_dataset("fashion-mnist")
+
+
+def load_irish_folk_tunes() -> list[str]:
+    """The 804 Irish folk tunes of MIT 6.S191's music lab, one ABC string per tune (header lines + melody).
+
+    Split at every line that starts with ``X:`` (see :func:`course_utils.music.split_tunes`).
+    """
+    from course_utils.music import split_tunes
+
+    return split_tunes(fetch("irish_folk_abc", "irish.abc").read_text(encoding="utf-8"))
