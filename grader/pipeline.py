@@ -109,9 +109,10 @@ def execute_notebook(notebook: nbformat.NotebookNode, kernel, limits: sandbox.Li
 def grade(job: Job) -> dict:
     """Grade one submission end to end (runs in a worker process); never raises."""
     from grader.channel import StudentKernel
-    from grader.integrity import answer_sources, reconcile
+    from grader.integrity import answer_sources
     from grader.judge import run_checks
     from grader.kernel import KernelGone, SandboxedKernel
+    from grader.versions import reconcile_submission
 
     started = time.monotonic()
     result = {"student": job.student, "lab": job.lab.name, "sha256": hashlib.sha256(job.data).hexdigest(),
@@ -128,8 +129,7 @@ def grade(job: Job) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix=f"grade-{job.student}-"))
     try:
         if submitted is not None:
-            released = nbformat.read(job.lab.release, as_version=4)
-            reconciled = reconcile(submitted, released)
+            reconciled = reconcile_submission(job.lab, submitted)  # against the release it came from
             reasons += [("tampered", note) for note in reconciled.tampered]
             reasons += [("graded", note) for note in reconciled.notes]
             result["missing_answers"] = reconciled.missing_answers
