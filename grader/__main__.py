@@ -190,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--notebook-seconds", type=float, default=sandbox.Limits.notebook_seconds)
     auto.add_argument("--strict", action="store_true", help="refuse to grade without full isolation")
     auto.add_argument("--no-progress", action="store_true")
+    from grader import similarity
+
+    for module in (similarity,):
+        module.add_command(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -12,7 +12,9 @@ from grader.labs import Lab
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}
-.pass{{color:#1a7f37}}.fail{{color:#c62828}}.note{{background:#fff8e1;padding:.5em 1em}}</style></head>
+.pass{{color:#1a7f37}}.fail{{color:#c62828}}.note{{background:#fff8e1;padding:.5em 1em}}
+.pair td{{vertical-align:top;width:50%}}.pair pre{{font-size:.8em;white-space:pre-wrap;margin:0}}
+mark{{background:#ffd54f}}</style></head>
 <body>{body}</body></html>"""
 
 
@@ -75,13 +77,48 @@ def write_tables(course: Path, results: list[dict]) -> tuple[Path, Path]:
     return grades, checks
 
 
-def write_summary(course: Path, lab: Lab, results: list[dict]) -> Path:
-    """Score histogram and per-check pass rates as PNGs, and a one-page HTML report."""
+def similarity_html(pairs: list, threshold: float) -> str:
+    """The similarity section: flagged pairs (:class:`grader.similarity.Pair`), matching code side by side."""
+    intro = (f"<h2>Similar submissions</h2><p>Pairs whose answer code (starter code discounted, names ignored) "
+             f"shares at least {threshold:.0%} of one student's own code. This is for a person to judge: "
+             "independent answers to short exercises can look alike, and no grade was changed.</p>")
+    if not pairs:
+        return intro + "<p>No pair passed the threshold.</p>"
+    esc = html.escape
+    rows = [[esc(p.first), esc(p.second), f"{p.share[0]:.0%}", f"{p.share[1]:.0%}"] for p in pairs]
+    details = "".join(
+        f"<details><summary>{esc(p.first)} and {esc(p.second)}</summary><table class=\"pair\"><tr>"
+        f"<th>{esc(p.first)}</th><th>{esc(p.second)}</th></tr><tr><td><pre>{p.first_html}</pre></td>"
+        f"<td><pre>{p.second_html}</pre></td></tr></table></details>" for p in pairs)
+    return intro + _table(["student", "student", "shared (first)", "shared (second)"], rows) + details
+
+
+def write_similarity(course: Path, lab: Lab, students: list[str], threshold: float) -> list:
+    """Compare ``students``' answer code; write ``report/<lab>/similarity.csv``; return the flagged pairs."""
+    from grader.similarity import course_pairs
+
+    pairs = course_pairs(course, lab, students, threshold)
+    folder = course / "report" / lab.name
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "similarity.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_a", "student_b", "shared_a", "shared_b"])
+        writer.writerows([p.first, p.second, f"{p.share[0]:.3f}", f"{p.share[1]:.3f}"] for p in pairs)
+    return pairs
+
+
+def write_summary(course: Path, lab: Lab, results: list[dict], similarity_threshold: float | None = None,
+                  similar: list | None = None) -> Path:
+    """Score histogram and per-check pass rates as PNGs, and a one-page HTML report with the similar pairs
+    (``similar``, else computed by :mod:`grader.similarity` at ``similarity_threshold`` or its default)."""
     import matplotlib
+
+    from grader.similarity import THRESHOLD
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    threshold = THRESHOLD if similarity_threshold is None else similarity_threshold
     folder = course / "report" / lab.name
     folder.mkdir(parents=True, exist_ok=True)
     scores = [r["score"] for r in results]
@@ -116,7 +153,9 @@ def write_summary(course: Path, lab: Lab, results: list[dict]) -> Path:
             + _table(["check", "pass rate"], [[html.escape(n), f"{passed[n]}/{total[n]}"] for n in names])
             + _table(["student", "status", "score", "reason"],
                      [[html.escape(r["student"]), html.escape(r["status"]), f"{r['score']:g}",
-                       html.escape("; ".join(r["reasons"]))] for r in results]))
+                       html.escape("; ".join(r["reasons"]))] for r in results])
+            + similarity_html(write_similarity(course, lab, [r["student"] for r in results], threshold)
+                              if similar is None else similar, threshold))
     page = folder / "report.html"
     page.write_text(PAGE.format(title=f"{lab.name} summary", body=body))
     return page
