@@ -5,6 +5,7 @@
   python -m grader autograde LAB SUBMISSIONS   grade a folder or LMS zip; see --help
   python -m grader selftest LAB                grade the solution (full marks) and the blank lab (zero)
   python -m grader demo                        release, then grade the example submissions of lab1
+  python -m grader mutants LAB                 grade the lab's catalogue of wrong and right answers
 """
 
 from __future__ import annotations
@@ -66,17 +67,15 @@ def _prefetch() -> None:
 
 
 def grade_lab(lab: Lab, submissions: Path, course: Path, *, workers: int, limits: sandbox.Limits,
-              strict: bool = False, progress: bool = True) -> list[dict]:
-    """Grade ``submissions`` for ``lab`` into the nbgrader course folder ``course``; write all reports."""
+              strict: bool = False, progress: bool = True, scheduler: str | None = None) -> list[dict]:
+    """Grade ``submissions`` for ``lab`` into the nbgrader course folder ``course``; write all reports.
+
+    ``scheduler`` (``tcp://host:port``) grades on that Dask cluster instead of ``workers`` local processes.
+    """
     from grader.course import generate_assignment, record_grades
     from grader.pipeline import autograde
     from grader.report import write_feedback, write_summary, write_tables
 
-    level = sandbox.detect_isolation()
-    if level != "full":
-        print("\n" + "!" * 78 + "\n" + sandbox.ISOLATION_WARNING[level] + "\n" + "!" * 78 + "\n", file=sys.stderr)
-        if strict:
-            raise SystemExit("--strict: refusing to grade without full isolation")
     course.mkdir(parents=True, exist_ok=True)
     generate_assignment(lab, course)
     _prefetch()
@@ -93,8 +92,9 @@ def grade_lab(lab: Lab, submissions: Path, course: Path, *, workers: int, limits
             record_grades(course, lab, result["student"], result["scores"], result["missing_answers"])
         write_feedback(course, lab, result)
 
-    results = autograde(lab, submissions, course, workers=workers, limits=limits, level=level,
-                        data_dirs=data_dirs, kernel_env=env, progress=progress, on_result=on_result)
+    results = autograde(lab, submissions, course, workers=workers, limits=limits, data_dirs=data_dirs,
+                        kernel_env=env, strict=strict, scheduler=scheduler, progress=progress,
+                        on_result=on_result)
     write_tables(course, results)
     write_summary(course, lab, results)
     return results
@@ -118,7 +118,7 @@ def cmd_autograde(args) -> int:
     course = Path(args.course_dir or f"grading/{lab.name}")
     try:
         results = grade_lab(lab, Path(args.submissions), course, workers=args.workers, limits=_limits(args),
-                            strict=args.strict, progress=not args.no_progress)
+                            strict=args.strict, progress=not args.no_progress, scheduler=args.scheduler)
     except KeyboardInterrupt:
         return 130
     print_table(results)
@@ -162,6 +162,23 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_mutants(args) -> int:
+    """Grade each catalogued mutant of the lab as a submission; print kill rates and false rejects."""
+    from grader import mutants
+
+    lab = find_lab(args.lab)
+    chosen = mutants.catalogue(lab)
+    if args.only:
+        unknown = sorted(set(args.only) - {m.name for m in chosen})
+        if unknown:
+            raise SystemExit(f"no mutant named {unknown} in grader/mutants/{lab.short}.py")
+        chosen = [m for m in chosen if m.name in args.only]
+    verdicts = mutants.run(lab, chosen, workers=args.workers, limits=_limits(args))
+    print(mutants.report(lab, verdicts))
+    print(f"saved {mutants.save(lab, verdicts, Path(args.out))}")
+    return 0 if all(v.ok for v in verdicts) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -183,12 +200,19 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="release all labs and grade lab1's example submissions")
     demo.add_argument("--course-dir", default="build/demo")
     demo.set_defaults(run=cmd_demo)
-    for sub in (auto, selftest, demo):
+    mutate = commands.add_parser("mutants", help="grade the lab's catalogue of wrong and right answers")
+    mutate.add_argument("lab")
+    mutate.add_argument("--only", nargs="+", metavar="NAME", help="only these mutants (by name)")
+    mutate.add_argument("--out", default="build/mutants", help="folder for <lab>.txt and <lab>.json")
+    mutate.set_defaults(run=cmd_mutants)
+    for sub in (auto, selftest, demo, mutate):
         sub.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel graders")
         sub.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb)
         sub.add_argument("--cell-seconds", type=float, default=sandbox.Limits.cell_seconds)
         sub.add_argument("--notebook-seconds", type=float, default=sandbox.Limits.notebook_seconds)
     auto.add_argument("--strict", action="store_true", help="refuse to grade without full isolation")
+    auto.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                      help="grade on this Dask cluster (default: --workers local processes)")
     auto.add_argument("--no-progress", action="store_true")
     from grader import similarity
 

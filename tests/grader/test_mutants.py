@@ -1,0 +1,81 @@
+"""The mutation tool: catalogues stay in step with the solutions, and a real run judges wrong and right answers."""
+
+import nbformat
+import pytest
+
+from grader import mutants, sandbox
+from grader.integrity import grade_id
+from grader.labs import all_labs, find_lab
+
+LABS = all_labs()
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.short for lab in LABS])
+def test_every_lab_has_a_catalogue_that_applies_to_its_solution(lab):
+    catalogue = mutants.catalogue(lab)
+    assert sum(not m.correct for m in catalogue) >= 8 and sum(m.correct for m in catalogue) >= 2
+    base = mutants.student_notebook(lab)
+    for mutant in catalogue:
+        changed = mutants.mutate(base, mutant)  # raises when an edit no longer matches the solution
+        cell = next(c for c in changed.cells if grade_id(c) == mutant.cell)
+        original = next(c for c in base.cells if grade_id(c) == mutant.cell)
+        assert cell.source != original.source, f"{mutant.name} changes nothing"
+
+
+def test_student_notebook_has_answers_but_no_solution_markers():
+    notebook = mutants.student_notebook(find_lab("lab1"))
+    text = nbformat.writes(notebook)
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    assert "GradientTape" in next(c.source for c in notebook.cells if grade_id(c) == "tape_gradient_impl")
+
+
+def test_an_edit_must_match_exactly_once_and_target_an_answer_cell():
+    base = mutants.student_notebook(find_lab("lab1"))
+    with pytest.raises(ValueError, match="occurs 0 times"):
+        mutants.mutate(base, mutants.wrong("activations_impl", "x", edits=[("no such text", "y")]))
+    with pytest.raises(ValueError, match="not an answer cell"):
+        mutants.mutate(base, mutants.wrong("activations", "x", source="pass"))
+    with pytest.raises(ValueError, match="no cell"):
+        mutants.mutate(base, mutants.wrong("nowhere", "x", source="pass"))
+
+
+def _graded_check_cell(text: str, error: bool = False):
+    cell = nbformat.v4.new_code_cell("checks.check_x(f)", metadata={"nbgrader": {"grade": True, "solution": False,
+                                                                                    "grade_id": "x", "points": 1}})
+    cell.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="f")] if error else \
+        [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    return cell
+
+
+def test_public_failures_reads_check_cell_output():
+    notebook = nbformat.v4.new_notebook(cells=[_graded_check_cell("PASSED x\n")])
+    assert mutants.public_failures(notebook) == {}
+    notebook.cells = [_graded_check_cell("FAILED x:\n  - sign\n")]
+    assert mutants.public_failures(notebook) == {"x": "FAILED x:\n  - sign\n"}
+    notebook.cells = [_graded_check_cell("", error=True)]
+    assert "NameError" in mutants.public_failures(notebook)["x"]
+
+
+def test_summary_counts_kills_and_false_rejects():
+    def verdict(correct, score, public=None, says="", hidden=()):
+        return mutants.Verdict("m", "c", correct, says, "graded", score, 2.0, list(hidden), public or {})
+
+    verdicts = [verdict(True, 2.0), verdict(False, 1.0, {"c": "FAILED: sign"}, "sign", ["c: check the sign"]),
+                verdict(False, 2.0, {"c": "FAILED: shape"}, "sign"), verdict(True, 1.0)]
+    s = mutants.summary(verdicts)
+    assert (s["hidden_kill_rate"], s["public_kill_rate"], s["false_rejects"]) == (0.5, 1.0, 1)
+    assert s["messages_name_mistake"] == 0.5 and s["baseline_ok"]
+
+
+@pytest.mark.slow
+def test_a_real_run_kills_a_forbidden_shortcut_and_keeps_a_right_alternative():
+    lab = find_lab("lab1")
+    sigmoid = "1.0 / (1.0 + tf.exp(-z))"
+    chosen = [mutants.wrong("activations_impl", "sigmoid via tf.nn", edits=[(sigmoid, "tf.nn.sigmoid(z)")],
+                            says="nn.sigmoid"),
+              mutants.right("activations_impl", "sigmoid via tanh",
+                            edits=[(sigmoid, "0.5 * (1.0 + tf.tanh(z / 2))")])]
+    baseline, shortcut, tanh = mutants.run(lab, chosen, workers=2, limits=sandbox.Limits())
+    assert baseline.ok and baseline.score == baseline.max_score > 0
+    assert shortcut.hidden_failed and shortcut.public_failed and shortcut.named, shortcut
+    assert tanh.ok, tanh
