@@ -5,6 +5,9 @@
   python -m grader autograde LAB SUBMISSIONS   grade a folder or LMS zip; see --help
   python -m grader selftest LAB                grade the solution (full marks) and the blank lab (zero)
   python -m grader demo                        release, then grade the example submissions of lab1
+  python -m grader export LAB --format canvas  Canvas or Moodle gradebook CSV (roster, late policy)
+  python -m grader gradescope LAB              build the Gradescope autograder zip
+  python -m grader similarity LAB              pairs of submissions with unusually alike code
   python -m grader mutants LAB                 grade the lab's catalogue of wrong and right answers
 """
 
@@ -73,11 +76,13 @@ def grade_lab(lab: Lab, submissions: Path, course: Path, *, workers: int, limits
     ``scheduler`` (``tcp://host:port``) grades on that Dask cluster instead of ``workers`` local processes.
     """
     from grader.course import generate_assignment, record_grades
+    from grader.lms import record_intake
     from grader.pipeline import autograde
     from grader.report import write_feedback, write_summary, write_tables
 
     course.mkdir(parents=True, exist_ok=True)
     generate_assignment(lab, course)
+    record_intake(course, lab, submissions)  # LMS entry names and times, for `export`
     _prefetch()
     env = {"COURSE_MODE": "smoke", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
     data_dirs = _data_dirs()
@@ -214,9 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     auto.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                       help="grade on this Dask cluster (default: --workers local processes)")
     auto.add_argument("--no-progress", action="store_true")
-    from grader import similarity
+    from grader import gradescope, lms, similarity
 
-    for module in (similarity,):
+    for module in (gradescope, lms, similarity):
         module.add_command(commands)
     args = parser.parse_args(argv)
     return args.run(args)
