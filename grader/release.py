@@ -140,7 +140,7 @@ def release(lab: Lab) -> Path:
 
 def stamped_files(root: Path = REPO) -> list[Path]:
     """Files outside ``labs/`` that name the course's address: README, instructor notebooks, package metadata."""
-    return [root / "README.md", *sorted((root / "grader" / "colab").glob("*.ipynb")), root / "pyproject.toml",
+    return [root / "README.md", *sorted((root / "grader").glob("*.ipynb")), root / "pyproject.toml",
             root / "course_utils" / "__init__.py"]
 
 
