@@ -1,0 +1,167 @@
+"""The Colab glue (grader/colab.py) and the instructor's grading notebook, run by a real kernel."""
+
+import csv
+import io
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import colab
+from grader.labs import REPO, find_lab
+from tests.grader.hostile_corpus import ALICE, BOB
+
+LAB = find_lab("lab1")
+NOTEBOOK = REPO / "grader" / "grade_in_colab.ipynb"
+EXAMPLES = REPO / "grader" / "examples" / LAB.name
+EXPECTED = {"alice": ("graded", ALICE), "bob": ("graded", BOB), "carol": ("missing answer", 0.0),
+            "dave": ("invalid notebook", 0.0)}
+
+# A stand-in for Colab's google.colab: the upload widget returns the file named by FAKE_COLAB_UPLOAD,
+# download copies into FAKE_COLAB_DOWNLOADS, Drive is "mounted" by creating the mount point.
+STAND_IN = {
+    "files.py": '''import os, shutil
+from pathlib import Path
+
+
+def upload():
+    path = Path(os.environ["FAKE_COLAB_UPLOAD"])
+    return {path.name: path.read_bytes()}
+
+
+def download(filename):
+    shutil.copy(filename, os.environ["FAKE_COLAB_DOWNLOADS"])
+''',
+    "drive.py": '''import os
+
+
+def mount(mountpoint):
+    os.makedirs(mountpoint, exist_ok=True)
+''',
+    "__init__.py": "",
+}
+
+
+def _stand_in(folder: Path) -> Path:
+    package = folder / "google" / "colab"  # "google" stays a namespace package (protobuf lives there too)
+    package.mkdir(parents=True)
+    for name, text in STAND_IN.items():
+        (package / name).write_text(text)
+    return folder
+
+
+@pytest.fixture
+def fake_colab(tmp_path, monkeypatch):
+    """google.colab importable in this process, with an upload of ``tmp_path/upload/<name>``."""
+    monkeypatch.syspath_prepend(str(_stand_in(tmp_path / "stand_in")))
+    for name in [m for m in sys.modules if m.startswith("google.colab")]:
+        monkeypatch.delitem(sys.modules, name)
+    (tmp_path / "upload").mkdir()
+    (tmp_path / "downloads").mkdir()
+    monkeypatch.setenv("FAKE_COLAB_DOWNLOADS", str(tmp_path / "downloads"))
+    return tmp_path
+
+
+def _class_zip(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for notebook in sorted(EXAMPLES.glob("*/*.ipynb")):
+            archive.write(notebook, f"{notebook.parent.name}_{notebook.name}")
+    return path
+
+
+def test_isolation_report_names_the_level_and_warns_below_full():
+    assert colab.isolation_report("full").startswith("Isolation: FULL")
+    partial, none = colab.isolation_report("namespaces"), colab.isolation_report("none")
+    assert "Isolation: PARTIAL" in partial and "process limit" in partial
+    assert "Isolation: NONE" in none and "NO SANDBOX" in none and none.startswith("!" * 78)
+
+
+def test_gpu_report_names_what_nvidia_smi_lists(tmp_path, monkeypatch):
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text('#!/bin/sh\n[ "$1 $2" = "--query-gpu=name --format=csv,noheader" ] && echo "NVIDIA H200"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert colab.gpu_names() == ["NVIDIA H200"] and colab.gpu_report().startswith("GPU: NVIDIA H200. Passed")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert colab.gpu_names() == [] and colab.gpu_report().startswith("GPU: none")
+
+
+def test_bubblewrap_is_only_installed_where_it_can_be(monkeypatch):
+    if colab.shutil.which("bwrap"):
+        assert colab.ensure_bubblewrap() == "bubblewrap: installed"
+    monkeypatch.setattr(colab.shutil, "which", lambda name: None)
+    assert "cannot be installed" in colab.ensure_bubblewrap()
+
+
+def test_submissions_come_from_the_upload_widget_or_drive(fake_colab, monkeypatch):
+    upload = _class_zip(fake_colab / "upload" / "class.zip")
+    monkeypatch.setenv("FAKE_COLAB_UPLOAD", str(upload))
+    received = colab.receive_submissions(fake_colab / "uploads")
+    assert received == fake_colab / "uploads" / "class.zip" and received.read_bytes() == upload.read_bytes()
+    assert colab.receive_submissions(fake_colab / "x", drive_path=str(upload), mount_point=str(fake_colab / "d")) \
+        == upload and (fake_colab / "d").is_dir()
+    with pytest.raises(FileNotFoundError):
+        colab.receive_submissions(fake_colab / "x", drive_path=str(fake_colab / "missing.zip"),
+                                  mount_point=str(fake_colab / "d"))
+    monkeypatch.setenv("FAKE_COLAB_UPLOAD", str(EXAMPLES / "alice" / LAB.notebook_name))
+    with pytest.raises(ValueError, match="upload one .zip"):
+        colab.receive_submissions(fake_colab / "uploads")
+
+
+def test_results_archive_holds_reports_and_exports_never_solutions_or_notebooks(tmp_path):
+    course = tmp_path / "course"
+    files = ["grades.csv", "checks.csv", "canvas_grades.csv", "exports/moodle/grades.csv", "exports/gradescope.json",
+             f"feedback/alice/{LAB.name}/{LAB.name}.html", f"report/{LAB.name}/report.html",
+             f"report/{LAB.name}/scores.png", f"source/{LAB.name}/{LAB.notebook_name}", "gradebook.db",
+             f"submitted/alice/{LAB.name}/{LAB.notebook_name}", f"autograded/alice/{LAB.name}/{LAB.notebook_name}",
+             f"results/{LAB.name}/alice.json", "nbgrader_config.py"]
+    for name in files:
+        (course / name).parent.mkdir(parents=True, exist_ok=True)
+        (course / name).write_text(name)
+    archive = colab.results_archive(course, LAB, tmp_path / "out")
+    assert sorted(zipfile.ZipFile(archive).namelist()) == sorted(files[:8])
+
+
+def _run(client, index: int) -> str:
+    cell = client.nb.cells[index]
+    client.execute_cell(cell, index)
+    return "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in cell.outputs)
+
+
+@pytest.mark.slow
+def test_grading_notebook_runs_top_to_bottom_and_resumes(tmp_path):
+    """Upload the example class as an LMS zip, grade it, download the archive; rerun the grading cell."""
+    from nbclient import NotebookClient
+
+    work, downloads = tmp_path / "work", tmp_path / "downloads"
+    work.mkdir()
+    downloads.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_stand_in(tmp_path / "stand_in")), str(REPO)]),
+           "FAKE_COLAB_UPLOAD": str(_class_zip(tmp_path / "lab1_submissions.zip")),
+           "FAKE_COLAB_DOWNLOADS": str(downloads)}
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(notebook, timeout=1500, kernel_name="python3", resources={"metadata": {"path": str(work)}})
+    with client.setup_kernel(env=env, cwd=str(work)):
+        outputs = [_run(client, index) for index in range(len(notebook.cells))
+                   if notebook.cells[index].cell_type == "code"]
+        grading = next(i for i, c in enumerate(notebook.cells) if "grade_lab(" in c.source)
+        results = sorted((work / "grading" / LAB.name / "results" / LAB.name).glob("*.json"))
+        stamps = [p.stat().st_mtime_ns for p in results]
+        rerun = _run(client, grading)
+    text = "\n".join(outputs)
+    assert "grader from " + str(REPO) in text and "Isolation: " in text and "GPU: " in text
+    summary = next(o for o in notebook.cells[grading + 2].outputs if "text/html" in o.get("data", {}))
+    assert "class summary" in summary["data"]["text/html"] and "data:image/png;base64," in summary["data"]["text/html"]
+    assert len(results) == len(EXPECTED) and [p.stat().st_mtime_ns for p in results] == stamps, "rerun regraded"
+    assert all(student in rerun for student in EXPECTED)
+    archive = zipfile.ZipFile(downloads / f"{LAB.name}_results.zip")
+    names = set(archive.namelist())
+    assert {"grades.csv", "checks.csv", f"report/{LAB.name}/report.html", f"report/{LAB.name}/scores.png"} <= names
+    assert {f"feedback/{s}/{LAB.name}/{LAB.name}.html" for s in EXPECTED} <= names
+    assert not [n for n in names if n.endswith(".ipynb") or n.startswith(("source/", "submitted/"))]
+    grades = {row["student_id"]: (row["status"], float(row["score"]))
+              for row in csv.DictReader(io.TextIOWrapper(archive.open("grades.csv")))}
+    assert grades == EXPECTED
