@@ -1,8 +1,10 @@
-"""Grading speed: this grader (sandboxed, 1 and 2 workers) against plain `nbgrader autograde` (serial).
+"""Grading speed: this grader on Dask (1 and 2 local workers, a scheduler with 2 worker processes) against
+plain `nbgrader autograde` (serial), and the Dask engine's own cost per task.
 
-Usage: python benchmarks/grading.py [--copies N]
-Grades N copies of each Lab 1 example submission (correct, partly wrong, untouched) three ways, in the
-same run, and prints seconds per submission and the speed-up over nbgrader.
+Usage: python benchmarks/grading.py [--copies N] [--no-nbgrader] [--round-trips N]
+Grades N copies of each Lab 1 example submission (correct, partly wrong, untouched) every way, in the
+same run, and prints seconds per submission side by side. The engine's overhead: starting and stopping
+the embedded LocalCluster, and a trivial task's round trip through the scheduler against a direct call.
 """
 
 import argparse
@@ -15,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from grader import sandbox  # noqa: E402
+from grader import engine, sandbox  # noqa: E402
 from grader.__main__ import grade_lab  # noqa: E402
 from grader.course import generate_assignment  # noqa: E402
 from grader.labs import REPO, find_lab  # noqa: E402
@@ -33,10 +35,11 @@ def make_submissions(folder: Path, copies: int) -> int:
     return copies * len(EXAMPLES)
 
 
-def ours(submissions: Path, workers: int) -> float:
+def ours(submissions: Path, workers: int, scheduler: str | None = None) -> float:
     with tempfile.TemporaryDirectory() as course:
         started = time.monotonic()
-        grade_lab(LAB, submissions, Path(course), workers=workers, limits=sandbox.Limits(), progress=False)
+        grade_lab(LAB, submissions, Path(course), workers=workers, limits=sandbox.Limits(), progress=False,
+                  scheduler=scheduler)
         return time.monotonic() - started
 
 
@@ -57,19 +60,47 @@ def plain_nbgrader(submissions: Path) -> float:
         return time.monotonic() - started
 
 
+def engine_overhead(round_trips: int) -> tuple[float, float, float]:
+    """Seconds to start a 1-worker LocalCluster; seconds per trivial task round trip; per direct call."""
+    started = time.monotonic()
+    with engine.Engine(1) as grid:
+        startup = time.monotonic() - started
+        grid.submit(abs, -1).result()  # warm
+        started = time.monotonic()
+        for _ in range(round_trips):
+            grid.submit(abs, -1).result()
+        trip = (time.monotonic() - started) / round_trips
+    started = time.monotonic()
+    for _ in range(round_trips):
+        abs(-1)
+    return startup, trip, (time.monotonic() - started) / round_trips
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, default=2, help="copies of each example submission")
+    parser.add_argument("--no-nbgrader", action="store_true", help="skip plain nbgrader (the slowest)")
+    parser.add_argument("--round-trips", type=int, default=200, help="trivial tasks for the engine's overhead")
     args = parser.parse_args()
+    startup, trip, direct = engine_overhead(args.round_trips)
+    print(f"engine: LocalCluster start {startup:.1f} s; trivial task round trip {trip * 1e3:.1f} ms "
+          f"vs direct call {direct * 1e6:.2f} us ({args.round_trips} tasks)", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         count = make_submissions(Path(scratch), args.copies)
-        print(f"{count} Lab 1 submissions, isolation: {sandbox.detect_isolation()}, {os.cpu_count()} cores")
-        baseline = plain_nbgrader(Path(scratch))
-        print(f"nbgrader autograde (serial, no sandbox): {baseline / count:6.1f} s per submission")
+        print(f"{count} Lab 1 submissions, isolation: {sandbox.detect_isolation()}, {os.cpu_count()} cores",
+              flush=True)
+        rows = []
+        if not args.no_nbgrader:
+            rows.append(("nbgrader autograde (serial, no sandbox)", plain_nbgrader(Path(scratch))))
         for workers in (1, 2):
-            seconds = ours(Path(scratch), workers)
-            print(f"this grader, {workers} worker(s), sandboxed: {seconds / count:6.1f} s per submission "
-                  f"({baseline / seconds:.2f}x nbgrader's speed)")
+            rows.append((f"this grader, LocalCluster, {workers} worker(s)", ours(Path(scratch), workers)))
+        with engine.spawn(2) as cluster:
+            rows.append(("this grader, dask scheduler + 2 dask workers", ours(Path(scratch), 0, cluster.address)))
+        baseline = rows[0][1] if not args.no_nbgrader else None
+        print(f"\n| setup | s per submission |{' speed-up vs nbgrader |' if baseline else ''}")
+        print(f"| --- | --- |{' --- |' if baseline else ''}")
+        for name, seconds in rows:
+            print(f"| {name} | {seconds / count:.1f} |" + (f" {baseline / seconds:.2f}x |" if baseline else ""))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -57,12 +58,13 @@ class SandboxedKernel:
     """One sandboxed IPython kernel with the limits of :class:`grader.sandbox.Limits`.
 
     ``death_reason`` says why the kernel was killed (``"out of memory"``,
-    ``"disk limit"``, ``"timeout"``...) or that it exited by itself.
+    ``"disk limit"``, ``"timeout"``...) or that it exited by itself. ``uid`` is the
+    sandbox user (leased with :func:`grader.sandbox.sandbox_uid`; unused below ``full``).
     """
 
-    def __init__(self, scratch: Path, *, level: str, slot: int, limits: sandbox.Limits,
+    def __init__(self, scratch: Path, *, level: str, uid: int, limits: sandbox.Limits,
                  data_dirs: list[Path], env: dict[str, str]):
-        self.scratch, self.level, self.slot, self.limits = scratch, level, slot, limits
+        self.scratch, self.level, self.uid, self.limits = scratch, level, uid, limits
         self.data_dirs, self.extra_env = data_dirs, env
         self.death_reason: str | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
@@ -73,7 +75,7 @@ class SandboxedKernel:
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 90.0) -> None:
-        sandbox.prepare_scratch(self.scratch, self.level, self.slot)
+        sandbox.prepare_scratch(self.scratch, self.level, self.uid)
         # The same sockets under two names: the scratch folder as the grader and as the kernel sees it.
         host_file = self.scratch / "ipc" / "host.json"
         info, _ = write_connection_file(str(host_file), transport="ipc", ip=str(self.scratch / "ipc" / "k"))
@@ -82,15 +84,15 @@ class SandboxedKernel:
         write_connection_file(str(kernel_file), transport="ipc", ip=str(inside / "ipc" / "k"),
                               key=info_key(host_file), **ports_of(host_file))
         os.chmod(kernel_file, 0o644)
-        argv = sandbox.kernel_argv(inside / "ipc" / "kernel.json", self.scratch, self.level, self.slot,
+        argv = sandbox.kernel_argv(inside / "ipc" / "kernel.json", self.scratch, self.level, self.uid,
                                    self.data_dirs)
         self._proc = subprocess.Popen(
             argv, env=sandbox.kernel_env(self.scratch, self.level, self.extra_env), cwd=self.scratch / "work",
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             preexec_fn=sandbox.rlimit_setter(self.limits, self.level), start_new_session=True,
         )
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
-        threading.Thread(target=self._monitor, daemon=True).start()
+        threading.Thread(target=self._drain_stderr, args=(self._proc,), daemon=True).start()
+        threading.Thread(target=self._monitor, args=(self._proc,), daemon=True).start()
         client = BlockingKernelClient()
         client.load_connection_file(str(host_file))
         client.start_channels()
@@ -137,21 +139,33 @@ class SandboxedKernel:
             self._client.stop_channels()
         self.kill()
 
+    def restart(self) -> None:
+        """Kill this kernel and start a fresh one in an emptied scratch folder (same uid and limits)."""
+        if self._client is not None:
+            self._client.stop_channels()
+            self._client = None
+        self.kill()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.death_reason = None
+        self.stderr_tail.clear()
+        self.start()
+
     def interrupt(self) -> None:
         """Ask the kernel to raise KeyboardInterrupt in the running cell (it may ignore it)."""
         if self._client is not None and self.alive:
             self._client.control_channel.send(self._client.session.msg("interrupt_request", {}))
 
     # -- watchdogs ----------------------------------------------------------------------------
-    def _drain_stderr(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        for raw in iter(lambda: self._proc.stdout.readline(4096), b""):
-            self.stderr_tail.append(raw.decode("utf-8", "replace"))
+    def _drain_stderr(self, proc: subprocess.Popen) -> None:
+        for raw in iter(lambda: proc.stdout.readline(4096), b""):
+            if proc is self._proc:
+                self.stderr_tail.append(raw.decode("utf-8", "replace"))
 
-    def _memory_mb(self) -> float:
+    @staticmethod
+    def _memory_mb(proc: subprocess.Popen) -> float:
         """Proportional memory of the kernel and its children: pages shared after fork count once."""
         try:
-            root = psutil.Process(self._proc.pid)
+            root = psutil.Process(proc.pid)
             processes = [root, *root.children(recursive=True)]
         except psutil.Error:
             return 0.0
@@ -177,10 +191,11 @@ class SandboxedKernel:
                     pass
         return total / MIB
 
-    def _monitor(self) -> None:
+    def _monitor(self, proc: subprocess.Popen) -> None:
+        """Watch ``proc`` (this kernel's process until a restart) for the memory and disk limits."""
         tick = 0
-        while not self._stop.wait(0.2) and self.alive:
-            memory = self._memory_mb()
+        while not self._stop.wait(0.2) and proc is self._proc and self.alive:
+            memory = self._memory_mb(proc)
             self.peak_memory_mb = max(self.peak_memory_mb, memory)
             if memory > self.limits.memory_mb:
                 self.kill(f"out of memory: used more than {self.limits.memory_mb} MiB")

@@ -1,22 +1,25 @@
 """Grade a class: intake, sandboxed execution, hidden checks, gradebook, resumable results.
 
-Each submission is graded in a worker process (one sandbox slot per worker);
-the main process alone writes the gradebook, the results and the reports, as
-results arrive. A result is saved per student as soon as it is known, so an
-interrupted run loses nothing and a rerun skips what is done.
+Each submission is one task on a Dask worker (:mod:`grader.engine`; one sandbox per worker
+thread, under a uid leased for it alone); this process, the trusted client, alone writes the
+gradebook, the results, the autograded notebooks and the reports, as results arrive. A result
+is saved per student as soon as it is known, so an interrupted run loses nothing and a rerun
+skips what is done; a worker lost mid-notebook costs that notebook, which Dask runs again.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
+import socket
+import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -32,27 +35,23 @@ STATUSES = ("invalid notebook", "grader error", "timeout", "out of memory", "dis
 
 @dataclass
 class Job:
-    """Everything a worker needs to grade one submission (picklable)."""
+    """Everything a worker needs to grade one submission (picklable).
+
+    ``stamp`` is the client's :func:`fingerprint` of the lab; ``level`` and ``uid`` (the isolation
+    and the sandbox user) are filled in on the worker by :func:`run_job`.
+    """
 
     lab: Lab
     student: str
     data: bytes
     problem: str | None
-    course: Path
     limits: sandbox.Limits
-    level: str
     data_dirs: list[Path]
     kernel_env: dict[str, str] = field(default_factory=dict)
-
-
-_SLOT = 0
-
-
-def _init_worker(slots) -> None:
-    """Take a sandbox slot; judge in smoke mode, as the notebooks run in it."""
-    global _SLOT
-    _SLOT = slots.get()
-    os.environ["COURSE_MODE"] = "smoke"
+    stamp: str = ""
+    strict: bool = False
+    level: str = "none"
+    uid: int = 0
 
 
 def _status(reasons: list[tuple[str, str]]) -> str:
@@ -76,16 +75,20 @@ def _parse(job: Job) -> nbformat.NotebookNode:
     return notebook
 
 
-def execute_notebook(notebook: nbformat.NotebookNode, kernel, limits: sandbox.Limits) -> list[tuple[str, str]]:
-    """Run every code cell in the sandboxed ``kernel``, storing outputs; return problems as (kind, reason)."""
+def _run_cells(cells: list, kernel, limits: sandbox.Limits) -> tuple[list[tuple[str, str]], int | None, str]:
+    """Run ``cells`` in order in ``kernel``, storing their outputs.
+
+    Returns the problems as (kind, reason), the number of the code cell the kernel died in (None when
+    it did not die in a cell) and what ended it ("" when the kernel is still alive).
+    """
     problems: list[tuple[str, str]] = []
     deadline = time.monotonic() + limits.notebook_seconds
     budget = int(limits.output_mb * 1024 * 1024)
-    for count, cell in enumerate((c for c in notebook.cells if c.cell_type == "code"), start=1):
+    for count, cell in enumerate(cells, start=1):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             kernel.kill(f"timeout: the notebook ran longer than {limits.notebook_seconds:.0f} s")
-            break
+            return problems, None, f"{kernel.describe_death()} (before code cell {count})"
         run = kernel.run_cell(cell.source, timeout=min(limits.cell_seconds, remaining), output_budget=budget)
         cell.outputs, cell.execution_count = run.outputs, count
         budget -= sum(len(json.dumps(o)) for o in run.outputs)
@@ -99,15 +102,45 @@ def execute_notebook(notebook: nbformat.NotebookNode, kernel, limits: sandbox.Li
             reason = kernel.describe_death()
             if run.status == "timeout" and not kernel.death_reason:
                 reason = "timeout: a cell did not stop when interrupted"
-            problems.append((_death_kind(reason), f"{reason} (in code cell {count}); later cells did not run"))
-            break
+            return problems, count, reason
         if run.error_name == "MemoryError":
             problems.append(("out of memory", f"code cell {count} ran out of memory"))
-    return problems
+    return problems, None, ""
+
+
+def execute_notebook(notebook: nbformat.NotebookNode, kernel, limits: sandbox.Limits) -> list[tuple[str, str]]:
+    """Run every code cell in the sandboxed ``kernel``, storing outputs; return problems as (kind, reason).
+
+    A crash costs only what it breaks: when the kernel dies or must be killed in code cell k, a fresh
+    kernel (:meth:`~grader.kernel.SandboxedKernel.restart`, same limits) runs cells 1..k-1 again, without
+    k and what follows, and the checks judge that kernel. If it dies again, the notebook is graded as it
+    stands (a dead kernel). The stored outputs are those of the first run, which show what happened.
+    """
+    from grader.kernel import KernelGone
+
+    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    problems, died_in, reason = _run_cells(cells, kernel, limits)
+    if not reason:
+        return problems
+    kind = _death_kind(reason)
+    if died_in is None:  # the notebook as a whole ran out of time: a rerun would too
+        return [*problems, (kind, f"{reason}; later cells did not run")]
+    what = f"kernel {'killed' if kernel.death_reason else 'died'} in code cell {died_in} ({reason})"
+    try:
+        kernel.restart()
+        _, again, again_reason = _run_cells(copy.deepcopy(cells[:died_in - 1]), kernel, limits)
+    except KernelGone as gone:
+        again, again_reason = 0, f"a fresh kernel did not start: {gone}"
+    if again_reason:
+        where = f" in code cell {again}" if again else ""
+        return [*problems, (kind, f"{what}; rerunning cells 1-{died_in - 1} in a fresh kernel failed too "
+                                  f"({again_reason}{where}): graded as it stands")]
+    rerun = f"cells 1-{died_in - 1} were rerun" if died_in > 1 else "nothing before it ran"
+    return [*problems, (kind, f"{what}: {rerun} in a fresh kernel and graded")]
 
 
 def grade(job: Job) -> dict:
-    """Grade one submission end to end (runs in a worker process); never raises."""
+    """Grade one submission end to end (on a worker, through :func:`run_job`); never raises."""
     from grader.channel import StudentKernel
     from grader.integrity import answer_sources
     from grader.judge import run_checks
@@ -135,16 +168,14 @@ def grade(job: Job) -> dict:
             result["missing_answers"] = reconciled.missing_answers
             if reconciled.missing_answers:
                 reasons.append(("missing answer", "unanswered: " + ", ".join(reconciled.missing_answers)))
-            kernel = SandboxedKernel(scratch / "sandbox", level=job.level, slot=_SLOT, limits=job.limits,
+            kernel = SandboxedKernel(scratch / "sandbox", level=job.level, uid=job.uid, limits=job.limits,
                                      data_dirs=job.data_dirs, env=job.kernel_env)
             try:
                 kernel.start()
                 reasons += execute_notebook(reconciled.notebook, kernel, job.limits)
             except KernelGone as gone:
                 reasons.append(("kernel died", str(gone)))
-            target = job.course / "autograded" / job.student / job.lab.name / job.lab.notebook_name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(reconciled.notebook, str(target))
+            result["notebook"] = nbformat.writes(reconciled.notebook)  # the client saves it
         student = StudentKernel(kernel) if kernel is not None and kernel.alive else None
         dead = kernel.describe_death() if kernel is not None else reasons[0][1] if reasons else "not run"
         answers = {} if submitted is None else answer_sources(reconciled.notebook)
@@ -167,12 +198,52 @@ def grade(job: Job) -> dict:
     return result
 
 
+def _failure(student: str, lab: Lab, sha256: str, reason: str) -> dict:
+    """The result of a submission the grader could not grade (not saved as done: a rerun retries it)."""
+    return {"student": student, "lab": lab.name, "sha256": sha256, "status": "grader error", "reasons": [reason],
+            "checks": [], "scores": {}, "missing_answers": [], "score": 0.0, "max_score": 0.0}
+
+
+def run_job(job: Job) -> dict:
+    """The task a Dask worker runs: check that it has the client's grader, detect its isolation, lease a
+    sandbox uid (``full`` only) and :func:`grade`; never raises. The result names the worker's host."""
+    os.environ["COURSE_MODE"] = "smoke"  # judge in smoke mode, as the notebooks run in it
+    host = socket.gethostname()
+    level, why = sandbox.isolation()
+    lab = Lab(job.lab.name)  # this worker's copy of the lab
+    stamp = worker_fingerprint(lab.name)
+    refusal = ""
+    if stamp != job.stamp:
+        refusal = (f"grader error: worker {host} has another version of the grader or of {lab.name} "
+                   f"({stamp}, the client has {job.stamp}); install the same version on every worker")
+    elif job.strict and level != "full":
+        refusal = f"grader error: --strict and worker {host} has isolation {level!r}: {why}"
+    if refusal:
+        return {**_failure(job.student, lab, hashlib.sha256(job.data).hexdigest(), refusal), "worker": host}
+    job = replace(job, lab=lab, level=level)
+    if level == "full":
+        with sandbox.sandbox_uid() as uid:
+            result = grade(replace(job, uid=uid))
+    else:
+        result = grade(job)
+    return {**result, "worker": host}
+
+
 def fingerprint(lab: Lab) -> str:
     """Changes whenever what a grade depends on changes: the released notebook or the hidden checks."""
     digest = hashlib.sha256()
     for path in (lab.release, lab.checks, *sorted(Path(__file__).parent.glob("*.py"))):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+@functools.cache
+def worker_fingerprint(lab_name: str) -> str:
+    """:func:`fingerprint` of this process's copy of a lab, taken once: the grader it started with."""
+    try:
+        return fingerprint(Lab(lab_name))
+    except OSError as error:
+        return f"unavailable ({error})"
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -195,16 +266,32 @@ def _load_done(folder: Path, submissions: list[Submission], stamp: str) -> dict[
     return done
 
 
+def warn_if_versioned(course: Path) -> bool:
+    """Warn on stderr when ``course`` lies inside a git work tree (student data next to the code); True then."""
+    folder = course.resolve()
+    if not any((parent / ".git").exists() for parent in (folder, *folder.parents)):
+        return False
+    print(f"WARNING: the course directory {course} is inside a git work tree. It will hold student submissions "
+          "and grades (personal data): keep them out of version control; pass --course-dir outside the "
+          "checkout.", file=sys.stderr)
+    return True
+
+
 def autograde(lab: Lab, submissions_path: Path, course: Path, *, workers: int, limits: sandbox.Limits,
-              level: str, data_dirs: list[Path], kernel_env: dict[str, str], progress: bool = True,
-              on_result=None) -> list[dict]:
+              data_dirs: list[Path], kernel_env: dict[str, str], strict: bool = False, scheduler: str | None = None,
+              progress: bool = True, on_result=None) -> list[dict]:
     """Grade every submission in ``submissions_path`` into the course directory ``course``.
 
-    Returns one result dict per student (also saved under ``course/results/<lab>/``).
-    ``on_result(result)`` runs in this process for each new result (gradebook, feedback).
+    Runs on a ``LocalCluster`` of ``workers`` processes, or on the Dask cluster at ``scheduler``
+    (``tcp://host:port``); ``strict`` refuses workers without full isolation. Returns one result dict
+    per student (also saved under ``course/results/<lab>/``). ``on_result(result)`` runs in this process
+    once for each new result (gradebook, feedback).
     """
     from tqdm.auto import tqdm
 
+    from grader.engine import Engine, wants_gpu
+
+    warn_if_versioned(course)
     submissions = collect(submissions_path, lab.notebook_name)
     stamp = fingerprint(lab)
     results_dir = course / "results" / lab.name
@@ -215,40 +302,47 @@ def autograde(lab: Lab, submissions_path: Path, course: Path, *, workers: int, l
         original.parent.mkdir(parents=True, exist_ok=True)
         original.write_bytes(submission.data)
     results = dict(done)
-    bar = tqdm(total=len(submissions), initial=len(done), desc=f"grading {lab.short}", unit="nb",
-               disable=not progress)
-    context = multiprocessing.get_context("spawn")
-    slots = context.Queue()
-    for slot in range(workers):
-        slots.put(slot)
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(slots,))
-    try:
-        futures = {executor.submit(grade, Job(lab, s.student, s.data, s.problem, course, limits, level,
-                                              data_dirs, kernel_env)): s for s in todo}
-        for future in as_completed(futures):
-            submission = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # the worker itself died: record it, a rerun retries
-                result = {"student": submission.student, "lab": lab.name, "sha256": submission.sha256,
-                          "status": "grader error", "reasons": [f"grader error: worker failed ({error})"],
-                          "checks": [], "scores": {}, "missing_answers": [], "score": 0.0, "max_score": 0.0}
-            if result["status"] != "grader error":
-                result["fingerprint"] = stamp
-            if on_result is not None:
-                on_result(result)
-            _write_json(results_dir / f"{submission.student}.json", result)
-            results[submission.student] = result
-            bar.update()
-    except KeyboardInterrupt:
-        executor.shutdown(wait=False, cancel_futures=True)
-        for process in list(getattr(executor, "_processes", {}).values()):
-            process.kill()
+    if not todo:
+        return [results[s.student] for s in submissions if s.student in results]
+    with Engine(workers, scheduler) as engine:
+        engine.check_workers(lab, stamp, strict)
+        gpu = wants_gpu(lab) and bool(engine.gpu_workers())
+        if wants_gpu(lab) and not gpu:
+            print(f"WARNING: {lab.name} asks for a GPU but no worker declares one (dask worker --resources GPU=1); "
+                  "grading on CPU workers.", file=sys.stderr)
+        bar = tqdm(total=len(submissions), initial=len(done), desc=f"grading {lab.short}", unit="nb",
+                   disable=not progress)
+        futures = {engine.submit(run_job, Job(lab, s.student, s.data, s.problem, limits, data_dirs, kernel_env,
+                                              stamp, strict), gpu=gpu): s for s in todo}
+        seen: set[tuple[str, str]] = set()
+        try:
+            for future in engine.as_completed(futures):
+                submission = futures[future]
+                if (submission.student, submission.sha256) in seen:  # never record a submission twice
+                    continue
+                seen.add((submission.student, submission.sha256))
+                try:
+                    result = future.result()
+                except Exception as error:  # the task failed on every worker that tried it: a rerun retries
+                    result = _failure(submission.student, lab, submission.sha256,
+                                      f"grader error: worker failed ({type(error).__name__}: {error})")
+                notebook = result.pop("notebook", None)
+                if notebook is not None:
+                    target = course / "autograded" / submission.student / lab.name / lab.notebook_name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(notebook)
+                if result["status"] != "grader error":
+                    result["fingerprint"] = stamp
+                if on_result is not None:
+                    on_result(result)
+                _write_json(results_dir / f"{submission.student}.json", result)
+                results[submission.student] = result
+                bar.update()
+        except KeyboardInterrupt:
+            engine.cancel(futures)
+            bar.close()
+            print(f"\nInterrupted: {len(results)} of {len(submissions)} graded and saved. "
+                  "Run the same command again to grade the rest.")
+            raise
         bar.close()
-        print(f"\nInterrupted: {len(results)} of {len(submissions)} graded and saved. "
-              "Run the same command again to grade the rest.")
-        raise
-    executor.shutdown()
-    bar.close()
     return [results[s.student] for s in submissions if s.student in results]

@@ -5,7 +5,8 @@ anything less than ``"full"``:
 
 ``full``
     bubblewrap (mount, PID, network, IPC and UTS namespaces) started as root,
-    then a dedicated unprivileged uid per worker slot: the kernel sees only the
+    then an unprivileged uid leased for this kernel alone (:func:`sandbox_uid`,
+    never shared with another grader run or worker on the machine): the kernel sees only the
     Python installation, system libraries, ``course_utils``, read-only data
     and its own scratch folder; no network; rlimits on processes, open files,
     file size and CPU time.
@@ -14,7 +15,9 @@ anything less than ``"full"``:
     network isolation, but the kernel keeps the grader's uid, so the process
     limit counts the grader's processes too.
 ``none``
-    no bubblewrap (macOS, some containers): the kernel runs as a child with
+    no bubblewrap, or one that cannot create namespaces (macOS, an unprivileged
+    Kubernetes pod, Ubuntu 24.04's AppArmor default for non-root users;
+    :func:`isolation` says which): the kernel runs as a child with
     rlimits and its own scratch folder as working directory, but it can read
     whatever the grader's user can and can use the network.
 
@@ -24,6 +27,9 @@ folder's size passes the limits (:class:`Limits`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import glob
 import os
 import resource
@@ -32,11 +38,14 @@ import site
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 LEVELS = ("full", "namespaces", "none")
 SANDBOX_UID_BASE = 61000
+UID_COUNT = 1000
+UID_LOCKS = Path("/run/lock/course-grader-uids")  # one lock file per sandbox uid, shared by every grader here
 INSIDE = Path("/sandbox")  # where the scratch folder appears inside bubblewrap
 
 
@@ -60,25 +69,88 @@ class Limits:
     notebook_seconds: float = 900.0
 
 
-def _bwrap_works(extra: list[str]) -> bool:
-    if shutil.which("bwrap") is None:
-        return False
+def _bwrap_error(extra: list[str]) -> str | None:
+    """None when bubblewrap can create the namespaces, else what it said."""
     probe = ["bwrap", "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", *extra, "--", "true"]
     try:
-        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+        run = subprocess.run(probe, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return str(error)
+    return None if run.returncode == 0 else run.stderr.decode("utf-8", "replace").strip() or f"exit {run.returncode}"
+
+
+# Kernel settings that stop an unprivileged bubblewrap, with what each means.
+_USERNS_SWITCHES = (
+    ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
+     "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1, the Ubuntu "
+     "24.04 default): grade as root, or give bwrap an AppArmor profile that allows userns"),
+    ("/proc/sys/kernel/unprivileged_userns_clone", "0",
+     "unprivileged user namespaces are switched off (kernel.unprivileged_userns_clone=0)"),
+    ("/proc/sys/user/max_user_namespaces", "0", "user namespaces are switched off (user.max_user_namespaces=0)"),
+)
+
+
+def _why_no_namespaces(error: str) -> str:
+    """Explain a failed bubblewrap probe from the kernel's switches and the container, if any."""
+    causes = []
+    for path, blocking, meaning in _USERNS_SWITCHES:
+        try:
+            if Path(path).read_text().strip() == blocking:
+                causes.append(meaning)
+        except OSError:
+            continue
+    if os.environ.get("KUBERNETES_SERVICE_HOST") or Path("/var/run/secrets/kubernetes.io").exists():
+        causes.append("this is a Kubernetes pod: its seccomp profile and missing CAP_SYS_ADMIN forbid new "
+                      "namespaces, so the pod itself must isolate the grader (deploy/kubernetes/README.md)")
+    elif Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
+        causes.append("this is a container whose seccomp profile or capabilities forbid new namespaces")
+    return f"bubblewrap is installed but cannot create namespaces ({error.splitlines()[0][:200]}): " + (
+        "; ".join(causes) or "no known switch explains it")
+
+
+@functools.cache
+def isolation() -> tuple[str, str]:
+    """The strongest isolation level this machine supports and, when it is not ``full``, why (cached)."""
+    if sys.platform != "linux":
+        return "none", f"bubblewrap needs Linux, this is {sys.platform}"
+    if shutil.which("bwrap") is None:
+        return "none", "bubblewrap is not installed (apt-get install bubblewrap)"
+    as_root = os.geteuid() == 0 and shutil.which("setpriv") is not None
+    if as_root and _bwrap_error([]) is None:
+        return "full", ""
+    error = _bwrap_error(["--unshare-user"])
+    if error is None:
+        return "namespaces", "the grader does not run as root, so there is no dedicated sandbox user"
+    return "none", _why_no_namespaces(error)
 
 
 def detect_isolation() -> str:
     """The strongest isolation level this machine supports (see the module docstring)."""
-    if sys.platform != "linux" or shutil.which("bwrap") is None:
-        return "none"
-    if os.geteuid() == 0 and shutil.which("setpriv") and _bwrap_works([]):
-        return "full"
-    if _bwrap_works(["--unshare-user"]):
-        return "namespaces"
-    return "none"
+    return isolation()[0]
+
+
+@contextlib.contextmanager
+def sandbox_uid(lock_dir: Path = UID_LOCKS, first: int = SANDBOX_UID_BASE, count: int = UID_COUNT) -> Iterator[int]:
+    """Lease an unprivileged uid that no other sandbox on this machine uses while the context lasts.
+
+    Each uid has a lock file in ``lock_dir`` (system-wide); the lease is an exclusive ``flock`` on it,
+    which the operating system drops when the holder exits, even when it is killed. So two grader runs,
+    or several Dask workers on one host, never share a uid and with it a process limit.
+    """
+    lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for uid in range(first, first + count):
+        handle = open(lock_dir / f"{uid}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield uid
+        finally:
+            handle.close()
+        return
+    raise RuntimeError(f"all {count} sandbox uids from {first} are in use (locks in {lock_dir})")
 
 
 ISOLATION_WARNING = {
@@ -108,7 +180,7 @@ def _bind_args(flag: str, path: Path) -> list[str]:
     return [flag, str(path), str(path)] if path.exists() else []
 
 
-def kernel_argv(connection_file: Path, scratch: Path, level: str, slot: int,
+def kernel_argv(connection_file: Path, scratch: Path, level: str, uid: int,
                 data_dirs: list[Path]) -> list[str]:
     """The command that starts an IPython kernel for ``connection_file`` at the given isolation level.
 
@@ -149,19 +221,18 @@ def kernel_argv(connection_file: Path, scratch: Path, level: str, slot: int,
              "--ro-bind", str(scratch / "etc" / "group"), "/etc/group",
              "--chdir", str(INSIDE / "work")]
     if level == "full":
-        uid = str(SANDBOX_UID_BASE + slot)
-        argv += ["--cap-add", "CAP_SETUID,CAP_SETGID", "--", "setpriv", "--reuid", uid, "--regid", uid,
+        argv += ["--cap-add", "CAP_SETUID,CAP_SETGID", "--", "setpriv", "--reuid", str(uid), "--regid", str(uid),
                  "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
     else:
         argv += ["--unshare-user", "--"]
     return argv + kernel
 
 
-def prepare_scratch(scratch: Path, level: str, slot: int) -> None:
-    """Create the scratch folder: ``work``, ``tmp``, ``home`` and ``ipc`` owned by the sandbox user,
-    and a read-only ``etc`` with a one-user passwd file (libraries ask who they run as)."""
-    uid = SANDBOX_UID_BASE + slot if level == "full" else os.getuid()
-    gid = SANDBOX_UID_BASE + slot if level == "full" else os.getgid()
+def prepare_scratch(scratch: Path, level: str, uid: int) -> None:
+    """Create the scratch folder: ``work``, ``tmp``, ``home`` and ``ipc`` owned by the sandbox user ``uid``
+    (its group has the same number; ignored below ``full``), and a read-only ``etc`` with a one-user passwd
+    file (libraries ask who they run as)."""
+    uid, gid = (uid, uid) if level == "full" else (os.getuid(), os.getgid())
     scratch.mkdir(parents=True, exist_ok=True)
     os.chmod(scratch, 0o755)
     for sub in ("work", "tmp", "shm", "home", "ipc"):

@@ -3,6 +3,10 @@
 Every case starts from one of the example submissions (alice: all correct, 16 points; bob: two wrong
 answers, 14 points; carol: untouched, 0 points) and changes it. ``{repo}``, ``{course}`` and
 ``{port}`` in the code are filled in by the test.
+
+``CRASHES`` kill the kernel after correct work (graded with small limits, :data:`CRASH_LIMITS`): a
+crash costs only what it breaks, so a crash in the last cell keeps every point and one after the
+perceptron exercise keeps the points of the exercises before it.
 """
 
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ class Case:
     status: str | tuple[str, ...] = "graded"  # several when more than one outcome is right
     score: float = 0.0
     edit: str = ""          # a named edit of the notebook itself (see the test)
+    after: str = ""         # where the code goes: after this grade_id's cell, "end", or "" (after the imports)
 
 
 CORPUS = [
@@ -61,4 +66,14 @@ CORPUS = [
     Case("badjson", "alice", status="invalid notebook", edit="truncate"),
     Case("empty", "alice", status="invalid notebook", edit="empty"),
     Case("huge", "alice", status="invalid notebook", edit="huge"),
+]
+
+NOSIGINT_LOOP = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+CRASH_LIMITS = {"memory_mb": 2500, "cell_seconds": 60}
+CRASHES = [
+    Case("lastloop", "alice", NOSIGINT_LOOP, "timeout", ALICE, after="end"),
+    Case("lasthog", "alice", "hog = []\nwhile True:\n    hog.append(bytearray(50_000_000))", "out of memory", ALICE,
+         after="end"),
+    Case("lastexit", "alice", "import os\nos._exit(3)", "kernel died", ALICE, after="end"),
+    Case("earlyexit", "alice", "import os\nos._exit(3)", "kernel died", 5.0, after="perceptron"),
 ]

@@ -1,0 +1,135 @@
+"""The Dask engine: sandbox uids never shared, GPU workers, and a real cluster that loses a worker mid-batch."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import psutil
+import pytest
+
+from grader import engine, sandbox
+from grader.labs import REPO, Lab, find_lab
+from tests.grader.test_grading import EXAMPLES, EXPECTED, LIMITS
+
+LAB = find_lab("lab1")
+HOLDER = ("import sys\nfrom pathlib import Path\nfrom grader import sandbox\n"
+          "with sandbox.sandbox_uid(Path(sys.argv[1]), first=70000, count=4) as uid:\n"
+          "    print(uid, flush=True)\n    sys.stdin.read()\n")
+
+
+def test_concurrent_grader_runs_never_share_a_sandbox_uid(tmp_path):
+    """Another process (another grader run, another worker) holds a uid: this one gets the next, until it exits."""
+    other = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], cwd=REPO, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        held = int(other.stdout.readline())
+        with sandbox.sandbox_uid(tmp_path, first=70000, count=4) as mine, \
+                sandbox.sandbox_uid(tmp_path, first=70000, count=4) as third:
+            assert held == 70000 and mine == 70001 and third == 70002
+        other.kill()  # killed, not closed cleanly: the operating system drops its lock
+        other.wait()
+        with sandbox.sandbox_uid(tmp_path, first=70000, count=4) as again:
+            assert again == 70000
+    finally:
+        other.kill()
+        other.wait()
+    with sandbox.sandbox_uid(tmp_path, first=70000, count=1), pytest.raises(RuntimeError, match="in use"):
+        with sandbox.sandbox_uid(tmp_path, first=70000, count=1):
+            pass
+
+
+def test_failed_bubblewrap_is_explained_by_the_apparmor_switch(tmp_path, monkeypatch):
+    switch = tmp_path / "apparmor_restrict_unprivileged_userns"
+    switch.write_text("1\n")
+    monkeypatch.setattr(sandbox, "_USERNS_SWITCHES", ((str(switch), "1", "AppArmor restricts them"),))
+    why = sandbox._why_no_namespaces("bwrap: setting up uid map: Permission denied")
+    assert "cannot create namespaces (bwrap: setting up uid map: Permission denied)" in why
+    assert "AppArmor restricts them" in why
+    switch.write_text("0\n")
+    assert "AppArmor" not in sandbox._why_no_namespaces("denied")
+
+
+def test_a_lab_asks_for_a_gpu_in_its_release_metadata(tmp_path):
+    lab = Lab("lab9_big", tmp_path)
+    lab.release.parent.mkdir(parents=True)
+    lab.release.write_text(json.dumps({"cells": [], "metadata": {"accelerator": "GPU"}}))
+    assert engine.wants_gpu(lab) and not engine.wants_gpu(LAB)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """``dask scheduler`` and two ``dask worker`` processes on localhost; the first declares a GPU."""
+    with engine.spawn(2, gpu_workers=1) as running:
+        yield running
+
+
+@pytest.mark.slow
+def test_gpu_notebooks_go_to_workers_that_declare_a_gpu(cluster):
+    with engine.Engine(0, cluster.address) as grid:
+        pids = grid.client.run(os.getpid)
+        gpu = grid.gpu_workers()
+        assert len(pids) == 2 and len(gpu) == 1
+        ran_on = {future.result() for future in [grid.submit(os.getpid, gpu=True) for _ in range(6)]}
+        assert ran_on == {pids[gpu[0]]}
+        facts = grid.check_workers(LAB, engine.worker_facts(LAB.name)["fingerprint"], strict=False)
+        assert {f["isolation"] for f in facts.values()} == {sandbox.detect_isolation()}
+        with pytest.raises(SystemExit, match="another version"):
+            grid.check_workers(LAB, "0123456789abcdef", strict=False)
+
+
+def _kill_a_worker_mid_notebook(pids: list[int], killed: list[int]) -> None:
+    """SIGKILL the first worker seen running a sandboxed kernel (a child process)."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                busy = any("ipykernel" in " ".join(child.cmdline()) for child in
+                           psutil.Process(pid).children(recursive=True))
+            except psutil.Error:
+                continue
+            if busy:
+                time.sleep(5)  # well inside the notebook
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_cluster_grades_like_the_local_run_and_a_lost_worker_costs_one_regrade(cluster, tmp_path, monkeypatch):
+    from distributed import Client
+    from nbgrader.api import Gradebook
+
+    import grader.course
+    from grader.__main__ import grade_lab
+
+    folder, course = tmp_path / "submissions", tmp_path / "course"
+    for student in EXPECTED:
+        shutil.copytree(EXAMPLES / student, folder / student)
+    recorded = Counter()
+    record = grader.course.record_grades
+    monkeypatch.setattr(grader.course, "record_grades",
+                        lambda course, lab, student, *a: (recorded.update([student]), record(course, lab, student, *a)))
+    with Client(cluster.address) as client:
+        pids = list(client.run(os.getpid).values())
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_a_worker_mid_notebook, args=(pids, killed), daemon=True)
+    killer.start()
+    results = {r["student"]: r for r in grade_lab(LAB, folder, course, workers=0, limits=LIMITS, progress=False,
+                                                   scheduler=cluster.address)}
+    killer.join(timeout=1)
+    assert len(killed) == 1, "no worker was seen running a notebook"
+    assert {s: (r["status"], r["score"]) for s, r in results.items()} == EXPECTED
+    assert {r["isolation"] for r in results.values()} == {sandbox.detect_isolation()}
+    graded = {s for s, (status, _) in EXPECTED.items() if status != "invalid notebook"}
+    assert recorded == Counter(graded)  # each result reached the gradebook exactly once
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submissions = Counter(s.student_id for s in gradebook.find_assignment(LAB.name).submissions)
+    assert submissions == Counter(graded)
+    assert sorted(p.stem for p in (course / "results" / LAB.name).glob("*.json")) == sorted(EXPECTED)
