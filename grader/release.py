@@ -2,7 +2,7 @@
 
 The course's address is one setting, ``course.toml`` at the repository root: the GitHub repository
 and the release tag. Releasing stamps them into every Colab badge (``.../github/<owner>/<name>/blob/<tag>/...``)
-and every install line (``git+https://github.com/<owner>/<name>@<tag>``) of the released notebooks, the
+and every install line (``course-utils @ git+https://github.com/<owner>/<name>@<tag>``) of the released notebooks, the
 instructor's grading notebooks (``grader/colab/``) and ``README.md``, and into ``pyproject.toml``'s
 version and repository URL (and ``course_utils.__version__``). Solution notebooks are not rewritten:
 whatever address their header names is replaced in the student version.
@@ -27,8 +27,11 @@ from grader.labs import REPO, Lab
 
 NBGRADER_SECRETS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 SETTINGS = "course.toml"
-COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.+-]+/")
-PIP_SOURCE = re.compile(r"git\+https://github\.com/[\w.-]+/[\w.-]+(?:@[\w.+-]+)?")
+# Colab links to the course's own notebooks (under labs/ or grader/), and install lines of its own package:
+# links and installs of other projects are left alone.
+COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.+-]+/(?=(labs|grader)/)")
+PIP_SOURCE = re.compile(r"(?P<package>course[-_]utils(?:\[[\w,-]+\])?\s*@\s*)"
+                        r"(?P<source>git\+https://github\.com/[\w.-]+/[\w.-]+(?:@[\w.+-]+)?)")
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,12 @@ def read_settings(root: Path = REPO) -> CourseSettings:
 def stamp(text: str, settings: CourseSettings) -> str:
     """``text`` with every Colab badge link and GitHub install source pointing at the course's release."""
     text = COLAB_LINK.sub(f"https://colab.research.google.com/github/{settings.slug}/blob/{settings.tag}/", text)
-    return PIP_SOURCE.sub(settings.pip_source, text)
+    return PIP_SOURCE.sub(lambda match: match["package"] + settings.pip_source, text)
+
+
+def install_sources(text: str) -> list[str]:
+    """The ``git+https://...@tag`` sources of every ``course-utils @ ...`` requirement in ``text``."""
+    return [match["source"] for match in PIP_SOURCE.finditer(text)]
 
 
 def stamp_notebook(notebook: nbformat.NotebookNode, settings: CourseSettings) -> nbformat.NotebookNode:

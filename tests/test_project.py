@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from grader.labs import REPO, all_labs
-from grader.release import COLAB_LINK, NBGRADER_SECRETS, PIP_SOURCE, student_notebook
+from grader.release import COLAB_LINK, NBGRADER_SECRETS, install_sources, student_notebook
 
 LABS = all_labs()
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -66,7 +66,7 @@ def test_lab_header_links_to_itself_and_pins_the_release(lab):
     link = COLAB_LINK.search(notebook.cells[0].source)
     assert link and notebook.cells[0].source[link.end():].startswith(f"labs/{lab.name}/{lab.notebook_name}")
     setup = notebook.cells[1].source
-    assert "@" in PIP_SOURCE.search(setup).group() and "course_utils.setup(seed=" in setup
+    assert "@" in install_sources(setup)[0] and "course_utils.setup(seed=" in setup
 
 
 def _hidden_points(lab):

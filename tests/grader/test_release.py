@@ -16,8 +16,8 @@ from grader.integrity import grade_id, reconcile
 from grader.labs import REPO, Lab
 from grader.release import (
     COLAB_LINK,
-    PIP_SOURCE,
     CourseSettings,
+    install_sources,
     read_settings,
     release,
     stamp,
@@ -44,7 +44,7 @@ def test_released_notebook_agrees_with_the_setting(path):
     text = "\n".join(cell.source for cell in notebook.cells)
     assert _links(notebook.cells[0].source)[0] == SETTINGS.colab_url(str(path.relative_to(REPO)))
     assert all(link.startswith(SETTINGS.colab_url("")) for link in _links(text))
-    installs = PIP_SOURCE.findall(text)
+    installs = install_sources(text)
     assert installs and set(installs) == {SETTINGS.pip_source}
     assert notebook.metadata["course"] == {"lab": path.stem, "version": versions.release_version(notebook),
                                            "tag": SETTINGS.tag, "release": notebook.metadata.course["release"]}
@@ -54,7 +54,7 @@ def test_released_notebook_agrees_with_the_setting(path):
 def test_instructor_notebook_agrees_with_the_setting(path):
     text = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
     assert _links(text) == [SETTINGS.colab_url(str(path.relative_to(REPO)))]
-    assert set(PIP_SOURCE.findall(text)) == {SETTINGS.pip_source}
+    assert set(install_sources(text)) == {SETTINGS.pip_source}
 
 
 def test_readme_badges_and_package_metadata_agree_with_the_setting():
@@ -62,21 +62,28 @@ def test_readme_badges_and_package_metadata_agree_with_the_setting():
     for link in _links(readme):
         assert link.startswith(SETTINGS.colab_url("")), link
         assert (REPO / link.removeprefix(SETTINGS.colab_url(""))).is_file(), f"{link} names no notebook"
-    assert {SETTINGS.colab_url(str(p.relative_to(REPO))) for p in RELEASED} <= set(_links(readme)), \
-        "every released lab has a Colab badge in README.md"
-    assert set(PIP_SOURCE.findall(readme)) == {SETTINGS.pip_source}
+    assert set(install_sources(readme)) == {SETTINGS.pip_source}
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert project["urls"]["Repository"] == SETTINGS.repository
     assert project["version"] == SETTINGS.version == course_utils.__version__
 
 
-def test_stamp_rewrites_any_address_to_the_setting():
+@pytest.mark.parametrize("path", RELEASED, ids=lambda p: p.stem)
+def test_every_released_lab_has_a_readme_badge(path):
+    assert SETTINGS.colab_url(str(path.relative_to(REPO))) in _links((REPO / "README.md").read_text()), \
+        f"add {path.stem} to README.md's table of labs, with its Colab badge"
+
+
+def test_stamp_rewrites_the_course_address_only():
     settings = CourseSettings("https://github.com/fork-org/dl-labs", "v2.0.0")
+    others = ("[MIT](https://colab.research.google.com/github/aamini/introtodeeplearning/blob/master/lab1/a.ipynb) "
+              "pip install git+https://github.com/openai/gym@v1 ")
     text = ("[x](https://colab.research.google.com/github/a/b/blob/main/labs/l/l.ipynb) "
-            '"course-utils @ git+https://github.com/a/b@v0.1.0" and git+https://github.com/a/b.git')
-    assert stamp(text, settings) == (
+            '"course-utils @ git+https://github.com/a/b@v0.1.0" course_utils[tf,faces]@git+https://github.com/a/b.git')
+    assert stamp(others + text, settings) == others + (
         "[x](https://colab.research.google.com/github/fork-org/dl-labs/blob/v2.0.0/labs/l/l.ipynb) "
-        '"course-utils @ git+https://github.com/fork-org/dl-labs@v2.0.0" and git+https://github.com/fork-org/dl-labs@v2.0.0')
+        '"course-utils @ git+https://github.com/fork-org/dl-labs@v2.0.0" '
+        "course_utils[tf,faces]@git+https://github.com/fork-org/dl-labs@v2.0.0")
 
 
 @pytest.mark.parametrize("bad", ['repository = "https://gitlab.com/a/b"\ntag = "v1"',
