@@ -1,15 +1,45 @@
 """Public checks for Lab 1: the perceptron and training basics.
 
-Each check compares the student's function with a NumPy/Keras reference on
-fixed inputs and prints PASSED or what to fix.
+Each check compares the student's function with a NumPy/TensorFlow reference on
+fixed inputs and prints PASSED or what to fix. A function that calls an earlier
+exercise's function (``gradient_step`` calls ``perceptron_forward``...) is run
+with the reference versions of those, so one mistake is reported once, at the
+exercise where it was made. The by-hand exercises are also read for the
+ready-made shortcuts they forbid.
 """
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
+
 import numpy as np
 
-from course_utils.checks import public_check, require, require_close
+from course_utils.checks import Problem, array_problem, public_check, require, require_close, require_no_shortcut
 from course_utils.runtime import budget
+
+SIGMOID_SHORTCUTS = {
+    "nn.sigmoid": "write 1 / (1 + exp(-z)) with tf.exp",
+    "math.sigmoid": "write 1 / (1 + exp(-z)) with tf.exp",
+    "tensorflow.sigmoid": "write 1 / (1 + exp(-z)) with tf.exp",
+    "activations.sigmoid": "write 1 / (1 + exp(-z)) with tf.exp",
+    "ops.sigmoid": "write 1 / (1 + exp(-z)) with tf.exp",
+    "special.expit": "write 1 / (1 + exp(-z)) with tf.exp",
+}
+RELU_SHORTCUTS = {
+    "nn.relu": "write max(0, z) with tf.maximum or tf.where",
+    "activations.relu": "write max(0, z) with tf.maximum or tf.where",
+    "ops.relu": "write max(0, z) with tf.maximum or tf.where",
+    "layers.ReLU": "write max(0, z) with tf.maximum or tf.where",
+}
+BCE_SHORTCUTS = {name: "write the cross-entropy formula with tf.math.log" for name in (
+    "losses.binary_crossentropy", "losses.BinaryCrossentropy", "metrics.binary_crossentropy",
+    "ops.binary_crossentropy", "backend.binary_crossentropy", "nn.sigmoid_cross_entropy_with_logits",
+    "losses.log_loss")}
+MSE_SHORTCUTS = {name: "write the mean of the squared differences with TensorFlow math" for name in (
+    "losses.mean_squared_error", "losses.MeanSquaredError", "losses.mse", "losses.MSE",
+    "metrics.mean_squared_error", "ops.mean_squared_error", "losses.MeanSquaredLogarithmicError")}
+MLP_PARAMETERS = 784 * 256 + 256 + 256 * 10 + 10
 
 
 def _x(shape, seed=0, scale=1.0):
@@ -17,32 +47,192 @@ def _x(shape, seed=0, scale=1.0):
 
 
 def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def _bce(y, p, eps=1e-7):
+    p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+# Reference versions of the functions the later exercises call, written like a student would
+# (TensorFlow, differentiable); hidden checks send the same source into the student's kernel.
+REFERENCES = '''
+import tensorflow as tf
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + tf.exp(-tf.convert_to_tensor(z, dtype=tf.float32)))
+
+
+def perceptron_forward(x, w, b):
+    x, w = tf.convert_to_tensor(x, dtype=tf.float32), tf.convert_to_tensor(w, dtype=tf.float32)
+    return sigmoid(tf.linalg.matvec(x, w) + b)
+
+
+def binary_cross_entropy(y_true, y_pred, eps=1e-7):
+    y_true = tf.convert_to_tensor(y_true, dtype=tf.float32)
+    y_pred = tf.clip_by_value(tf.convert_to_tensor(y_pred, dtype=tf.float32), eps, 1 - eps)
+    return -tf.reduce_mean(y_true * tf.math.log(y_pred) + (1 - y_true) * tf.math.log(1 - y_pred))
+'''
+
+
+def with_references(function: Callable, names: tuple[str, ...]) -> Callable:
+    """``function`` with the global ``names`` bound to this module's reference versions (see REFERENCES)."""
+    namespace: dict = {}
+    exec(REFERENCES, namespace)  # noqa: S102 (our own constant source)
+    rebound = {**function.__globals__, **{name: namespace[name] for name in names}}
+    return types.FunctionType(function.__code__, rebound, function.__name__, function.__defaults__,
+                              function.__closure__)
+
+
+def _first_match(got, candidates: dict[str, np.ndarray], atol: float = 1e-5) -> str | None:
+    """The message of the first wrong-answer candidate that ``got`` reproduces, or None."""
+    for message, value in candidates.items():
+        if array_problem(got, value, atol=atol, rtol=1e-5) is None:
+            return message
+    return None
+
+
+def _uses(function: Callable, name: str) -> bool:
+    """Whether ``function``'s source reads a name equal to or ending in ``name`` (True when it is unavailable)."""
+    from course_utils.checks.source import forbidden_uses, function_source
+
+    source = function_source(function)
+    return source is None or bool(forbidden_uses(source, [name]))
+
+
+# ---------------------------------------------------------------- Exercise 1
+
+def tape_problem(got, x, expected, formula) -> str | None:
+    """What is wrong with ``got`` as the gradient ``expected`` at ``x``, or None."""
+    if got is None:
+        return ("tape_gradient returned None: the tape did not record f(x) as a function of x. "
+                "x is a constant tensor, so tell the tape to watch it, and compute f(x) inside the `with` block")
+    problem = array_problem(got, expected, what="gradient", atol=1e-5, rtol=1e-5)
+    if problem is None:
+        return None
+    if formula is not None and array_problem(got, formula, atol=1e-4, rtol=1e-4) is None:
+        return ("tape_gradient returned 3x**2 - 2, the gradient of the example function, for another f: "
+                "compute the gradient of the f you are given with the GradientTape, not a formula")
+    if array_problem(got, expected, atol=5e-2, rtol=5e-2) is None:
+        return (f"{problem}. It is close but not exact, like a finite-difference estimate: "
+                "let the GradientTape compute the exact gradient")
+    return problem
 
 
 @public_check
 def check_tape_gradient(tape_gradient):
-    """d/dx sum(x**3 - 2x) = 3x**2 - 2, elementwise, same shape as x."""
+    """tape_gradient(f, x) is the gradient of f at x, for the example f and for another one."""
+    import tensorflow as tf
+
     x = _x((5,))
-    got = tape_gradient(x)
-    require(got is not None, "tape_gradient returned None: did you watch x (tape.watch(x)) inside the tape?")
-    require_close(got, 3 * x**2 - 2, what="gradient", atol=1e-4)
+    got = tape_gradient(lambda v: tf.reduce_sum(v**3 - 2 * v), x)
+    require(_uses(tape_gradient, "GradientTape"),
+            "tape_gradient does not use tf.GradientTape: the exercise is to let the tape compute the gradient")
+    problem = tape_problem(got, x, 3 * x**2 - 2, None)
+    require(problem is None, str(problem))
+    x = _x((2, 3), seed=1)
+    got = tape_gradient(lambda v: tf.reduce_sum(tf.sin(v) * v), x)
+    expected = np.sin(x) + x * np.cos(x)
+    problem = tape_problem(got, x, expected, 3 * x**2 - 2)
+    require(problem is None, f"for f(x) = sum(sin(x) * x) on a (2, 3) input: {problem}")
+
+
+# ---------------------------------------------------------------- Exercise 2
+
+def _activation_problem(function: Callable, name: str, reference: Callable, shortcuts: dict[str, str],
+                        wrong: dict[str, Callable]) -> None:
+    """Stop the check when ``function`` uses a shortcut, is wrong, or cannot be differentiated."""
+    import tensorflow as tf
+
+    require_no_shortcut(function, shortcuts, name)
+    z = np.linspace(-20, 20, 41, dtype=np.float32).reshape(41)
+    got = function(z)
+    expected = reference(z)
+    problem = array_problem(got, expected, what=f"{name}(z)", atol=1e-6, rtol=1e-6)
+    if problem:
+        hint = _first_match(got, {message: mistake(z) for message, mistake in wrong.items()}, atol=1e-6)
+        raise Problem(f"{problem}: {hint}" if hint else problem)
+    matrix = _x((3, 4), seed=5, scale=3.0)
+    require_close(function(matrix), reference(matrix), what=f"{name} on a (3, 4) input", atol=1e-6)
+    t = tf.constant(matrix)
+    with tf.GradientTape() as tape:
+        tape.watch(t)
+        out = tf.reduce_sum(function(t))
+    require(tape.gradient(out, t) is not None,
+            f"the GradientTape cannot differentiate your {name}: compute it with TensorFlow operations "
+            "(tf.exp, tf.maximum...), not NumPy")
 
 
 @public_check
 def check_activations(sigmoid, relu):
-    """sigmoid and relu agree with their definitions, including large |z| (no NaN)."""
-    z = np.linspace(-20, 20, 41, dtype=np.float32)
-    require_close(sigmoid(z), _sigmoid(z), what="sigmoid(z)", atol=1e-6)
-    require_close(relu(z), np.maximum(z, 0), what="relu(z)", atol=1e-6)
+    """sigmoid and relu agree with their definitions elementwise, have gradients, and are written by hand."""
+    _activation_problem(sigmoid, "sigmoid", _sigmoid, SIGMOID_SHORTCUTS, {
+        "the sign of the exponent is flipped, it should be exp(-z)": lambda z: _sigmoid(-z),
+        "that is tanh(z), not the sigmoid": np.tanh,
+        "that is exp(-z) / (1 + exp(-z)) = 1 - sigmoid(z): check the numerator": lambda z: 1 - _sigmoid(z)})
+    _activation_problem(relu, "relu", lambda z: np.maximum(z, 0), RELU_SHORTCUTS, {
+        "that is |z|; negative inputs must give 0": np.abs,
+        "that is min(z, 0); ReLU keeps the positive part": lambda z: np.minimum(z, 0)})
+
+
+# ---------------------------------------------------------------- Exercise 3
+
+def perceptron_problem(got, x, w, b) -> str | None:
+    """What is wrong with ``got`` as the perceptron's output, or None (shared with the hidden check)."""
+    expected = _sigmoid(x @ w + b)
+    problem = array_problem(got, expected, what="perceptron output", atol=1e-5)
+    if problem is None:
+        return None
+    if np.shape(got) == (len(x), 1):
+        return (f"{problem}: keep one number per example, shape (n,), "
+                "e.g. by multiplying with tf.linalg.matvec, or by dropping the last axis of an (n, 1) result")
+    hint = _first_match(got, {
+        "the bias b is missing": _sigmoid(x @ w),
+        "the sigmoid is missing: the output must be a probability": x @ w + b,
+        "add the bias before the sigmoid, not after it": _sigmoid(x @ w) + b,
+    })
+    return f"{problem}: {hint}" if hint else problem
+
+
+def _explain_matmul(error: Exception) -> None:
+    """Turn TensorFlow's rank error of ``x @ w`` (w a vector) into an explanation."""
+    if "ndims must be >= 2" in str(error) or "rank" in str(error).lower():
+        raise Problem("`@` (tf.matmul) multiplies two matrices, but w is a vector of shape (d,): "
+                      "use tf.linalg.matvec(x, w), or make w a (d, 1) column and turn the (n, 1) result "
+                      "back into (n,)") from None
+    raise error
 
 
 @public_check
 def check_perceptron(perceptron_forward):
-    """y_hat = sigmoid(x @ w + b) with x: (n, d), w: (d,), b: scalar -> (n,)."""
-    x, w, b = _x((4, 3)), _x((3,), seed=1), np.float32(0.5)
-    got = perceptron_forward(x, w, b)
-    require_close(got, _sigmoid(x @ w + b), what="perceptron output", atol=1e-5)
+    """y_hat = sigmoid(x @ w + b) with x: (n, d), w: (d,), b: scalar -> (n,), with the reference sigmoid."""
+    require_no_shortcut(perceptron_forward, SIGMOID_SHORTCUTS, "perceptron_forward (use your sigmoid)")
+    forward = with_references(perceptron_forward, ("sigmoid",))
+    for x, w, b in [(_x((4, 3)), _x((3,), seed=1), np.float32(0.5)), (_x((1, 1), seed=2), _x((1,), seed=3),
+                                                                       np.float32(-1.5))]:
+        try:
+            got = forward(x, w, b)
+        except Exception as error:  # noqa: BLE001 (explained or re-raised)
+            _explain_matmul(error)
+        problem = perceptron_problem(got, x, w, b)
+        require(problem is None, f"for x of shape {x.shape}: {problem}")
+
+
+# ---------------------------------------------------------------- Exercise 4
+
+def dense_problem(got, x, w, b, activation: Callable) -> str | None:
+    """What is wrong with ``got`` as the dense layer's output, or None (shared with the hidden check)."""
+    problem = array_problem(got, activation(x @ w + b), what="layer output", atol=1e-5)
+    if problem is None:
+        return None
+    hint = _first_match(got, {
+        "self.activation is not applied": x @ w + b,
+        "the bias b is not added": activation(x @ w),
+        "add b before the activation, not after it": activation(x @ w) + b,
+    })
+    return f"{problem}: {hint}" if hint else problem
 
 
 @public_check
@@ -54,61 +244,288 @@ def check_dense_layer(DenseLayer):  # noqa: N803 (a class is passed)
     require(hasattr(layer, "W") and hasattr(layer, "b"), "build() must create self.W and self.b")
     require(tuple(layer.W.shape) == (4, 3), f"W has shape {tuple(layer.W.shape)}, expected (d_in, units) = (4, 3)")
     require(tuple(layer.b.shape) == (3,), f"b has shape {tuple(layer.b.shape)}, expected (units,) = (3,)")
-    require(len(layer.trainable_weights) == 2, "W and b must be created with self.add_weight(..., trainable=True)")
+    require(len(layer.trainable_weights) == 2,
+            f"the layer has {len(layer.trainable_weights)} trainable weights, expected 2: create W and b with "
+            "self.add_weight(..., trainable=True)")
+    w0 = np.asarray(layer.W)
+    require(np.ptp(w0) > 0, "W starts with all entries equal: every unit would compute and learn the same "
+                            "thing; use the glorot_uniform initializer")
+    require(np.all(np.asarray(layer.b) == 0), "b must start at zero (initializer 'zeros')")
     w, b = _x((4, 3), seed=2), _x((3,), seed=3)
     layer.W.assign(w)
     layer.b.assign(b)
-    require_close(layer(x), _sigmoid(x @ w + b), what="layer output", atol=1e-5)
+    problem = dense_problem(layer(x), x, w, b, _sigmoid)
+    require(problem is None, f"DenseLayer(3, activation='sigmoid'): {problem}")
+    linear = DenseLayer(2)
+    linear.build((None, 4))
+    linear.W.assign(w[:, :2])
+    linear.b.assign(b[:2])
+    problem = dense_problem(linear(x), x, w[:, :2], b[:2], lambda z: z)
+    require(problem is None, f"DenseLayer(2) without activation: {problem}")
+
+
+# ---------------------------------------------------------------- Exercise 5
+
+def bce_problem(binary_cross_entropy: Callable) -> str | None:
+    """What is wrong with ``binary_cross_entropy`` on fixed inputs, or None (public check)."""
+    y = np.array([1, 0, 1, 1, 0], dtype=np.float32)
+    p = np.array([0.9, 0.2, 0.6, 0.3, 0.4], dtype=np.float32)
+    got = binary_cross_entropy(y, p)
+    problem = array_problem(got, _bce(y, p), what="binary cross-entropy", atol=1e-5)
+    if problem:
+        terms = y * np.log(p) + (1 - y) * np.log(1 - p)
+        hint = _first_match(got, {
+            "the minus sign is missing: log of a probability is negative, the loss is positive": np.mean(terms),
+            "that is the sum over the examples; take the mean": -np.sum(terms),
+            "the (1 - y) log(1 - y_hat) term is missing": -np.mean(y * np.log(p)),
+            "y_true and y_pred are swapped": -np.mean(p * np.log(np.clip(y, 1e-7, 1)) +
+                                                     (1 - p) * np.log(np.clip(1 - y, 1e-7, 1))),
+        }, atol=1e-4)
+        return f"{problem}: {hint}" if hint else problem
+    y, p = np.array([1, 0, 1, 0], np.float32), np.array([0, 1, 1, 0], np.float32)
+    extreme = np.asarray(binary_cross_entropy(y, p), dtype=np.float64)
+    if not np.all(np.isfinite(extreme)):
+        return ("for predictions of exactly 0 and 1 the binary cross-entropy is infinite or NaN: clip y_pred "
+                "into [eps, 1 - eps] before taking the log")
+    problem = array_problem(extreme, _bce(y, p), what="binary cross-entropy for predictions of exactly 0 and 1",
+                            atol=0, rtol=0.05)
+    if problem:
+        return f"{problem}: clip y_pred into [eps, 1 - eps], both ends, before taking the log"
+    larger = np.asarray(binary_cross_entropy(y, p, eps=0.01), dtype=np.float64)
+    problem = array_problem(larger, _bce(y, p, eps=0.01), what="binary_cross_entropy(..., eps=0.01)",
+                            atol=0, rtol=0.05)
+    return f"{problem}: clip with the eps argument, not a fixed number" if problem else None
+
+
+def mse_problem(got, y, p) -> str | None:
+    """What is wrong with ``got`` as the mean squared error of ``y`` and ``p``, or None."""
+    problem = array_problem(got, np.mean((y - p) ** 2), what="mean squared error", atol=1e-5)
+    if problem is None:
+        return None
+    hint = _first_match(got, {
+        "that is the mean absolute error: square the differences": np.mean(np.abs(y - p)),
+        "that is the sum of the squared differences; take the mean": np.sum((y - p) ** 2),
+        "that is the root of the mean squared error; do not take the square root": np.sqrt(np.mean((y - p) ** 2)),
+    }, atol=1e-4)
+    return f"{problem}: {hint}" if hint else problem
 
 
 @public_check
 def check_losses(binary_cross_entropy, mean_squared_error):
-    """Hand-written losses agree with Keras' BinaryCrossentropy and MeanSquaredError."""
-    import keras
+    """The hand-written losses give the mean BCE (clipped with eps) and the mean squared error."""
+    require_no_shortcut(binary_cross_entropy, BCE_SHORTCUTS, "binary_cross_entropy")
+    require_no_shortcut(mean_squared_error, MSE_SHORTCUTS, "mean_squared_error")
+    problem = bce_problem(binary_cross_entropy)
+    require(problem is None, str(problem))
+    y, p = _x((6,), seed=6), _x((6,), seed=7)
+    problem = mse_problem(mean_squared_error(y, p), y, p)
+    require(problem is None, str(problem))
 
-    y_true = np.array([1, 0, 1, 1, 0], dtype=np.float32)
-    y_pred = np.array([0.9, 0.2, 0.6, 0.3, 0.4], dtype=np.float32)
-    require_close(binary_cross_entropy(y_true, y_pred), keras.losses.BinaryCrossentropy()(y_true, y_pred),
-                  what="binary cross-entropy", atol=1e-5)
-    require_close(mean_squared_error(y_true, y_pred), keras.losses.MeanSquaredError()(y_true, y_pred),
-                  what="mean squared error", atol=1e-6)
+
+# ---------------------------------------------------------------- Exercise 6
+
+UPSTREAM = ("sigmoid", "perceptron_forward", "binary_cross_entropy")
+
+
+def gradient_step_problem(result, w, b, x, y, lr) -> str | None:
+    """What is wrong with ``gradient_step``'s ``result`` = (new_w, new_b, loss), or None."""
+    if not isinstance(result, (tuple, list)) or len(result) != 3:
+        return "gradient_step must return three values: (new_w, new_b, loss)"
+    new_w, new_b, loss = (np.asarray(v, dtype=np.float64) for v in result)
+    p = _sigmoid(x @ w + b)
+    dw, db = x.T @ (p - y) / len(y), np.mean(p - y)
+    for got, start, grad, name in [(new_w, w, dw, "new w"), (new_b, b, db, "new b")]:
+        problem = array_problem(got, start - lr * grad, what=name, atol=1e-5)
+        if problem:
+            hint = _first_match(got, {
+                "the step goes uphill: subtract learning_rate * gradient": start + lr * grad,
+                "the parameter did not move: apply the step to it": start,
+                "the step ignores learning_rate": start - grad,
+            })
+            return f"{problem}: {hint}" if hint else problem
+    problem = array_problem(loss, _bce(y, p), what="loss", atol=1e-5)
+    if problem and array_problem(loss, _bce(y, _sigmoid(x @ new_w + new_b)), atol=1e-5) is None:
+        return f"{problem}: return the loss computed before the step, not after it"
+    return problem
 
 
 @public_check
 def check_gradient_step(gradient_step):
-    """One gradient-descent step moves (w, b) by -learning_rate * gradient of the mean BCE."""
+    """One step moves (w, b) by -learning_rate * gradient of the mean BCE (upstream functions: references)."""
+    step = with_references(gradient_step, UPSTREAM)
     x, y = _x((6, 2)), np.array([1, 0, 1, 0, 1, 1], dtype=np.float32)
     w, b, lr = np.array([0.3, -0.2], dtype=np.float32), np.float32(0.1), 0.5
-    new_w, new_b, loss = gradient_step(w, b, x, y, lr)
-    p = _sigmoid(x @ w + b)
-    require_close(new_w, w - lr * x.T @ (p - y) / len(y), what="new w", atol=1e-5)
-    require_close(new_b, b - lr * np.mean(p - y), what="new b", atol=1e-5)
-    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    require_close(loss, expected, what="loss (before the step)", atol=1e-5)
+    try:
+        result = step(w, b, x, y, lr)
+    except TypeError as error:
+        if "NoneType" in str(error):
+            raise Problem("a gradient is None: compute the loss from the variables w and b inside the "
+                          "GradientTape block, then call tape.gradient outside it") from None
+        raise
+    problem = gradient_step_problem(result, w, b, x, y, lr)
+    require(problem is None, str(problem))
+
+
+# ---------------------------------------------------------------- Exercise 7
+
+def mlp_problem(layers: list[tuple[str, str, float]], params: int, outputs: np.ndarray,
+                training_differs: bool) -> str | None:
+    """What is wrong with the MLP, or None (shared with the hidden check).
+
+    layers: (class name, activation name or '', dropout rate or 0) per layer; outputs: (13, 10), the
+    model's outputs for :func:`mlp_inputs`; training_differs: whether two calls with training=True differ.
+    """
+    if np.shape(outputs)[1:] != (10,):
+        return f"the model's output has shape (batch,) + {np.shape(outputs)[1:]}, expected (batch, 10)"
+    if params != MLP_PARAMETERS:
+        return (f"the model has {params:,} parameters, expected {MLP_PARAMETERS:,} "
+                "(784 -> 256 hidden units -> 10 outputs): check the layer sizes")
+    activations = [act for _, act, _ in layers if act and act != "linear"]
+    probabilities = np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-4)
+    if probabilities or (activations and activations[-1] in ("softmax", "sigmoid")):
+        return ("the outputs are probabilities (softmax): the output layer must give logits, "
+                "without activation; the loss applies the softmax itself")
+    a, b, c = outputs[:4], outputs[4:8], outputs[8:12]   # f(u), f(v), f(u + v) with a linear map's f(0) = 0
+    zero = outputs[12:13]
+    if np.allclose(c - a - b + zero, 0, atol=1e-4):
+        return "the model is linear in its input: the hidden layer needs the ReLU activation"
+    if "relu" not in activations:
+        return f"the hidden layer's activation is {activations or 'missing'}, expected ReLU"
+    rates = [rate for _, _, rate in layers if rate]
+    if not training_differs or not rates:
+        return "the model has no dropout: add a Dropout(0.2) layer after the hidden layer"
+    if rates != [0.2]:
+        return f"dropout rates {rates}: use one Dropout layer with rate 0.2, after the hidden layer"
+    kinds = [kind for kind, _, _ in layers]
+    dense = [i for i, kind in enumerate(kinds) if "Dense" in kind]
+    if dense and kinds.index("Dropout") < dense[0]:
+        return "the Dropout layer comes before the hidden layer: it must drop hidden units, so put it after"
+    return None
+
+
+def mlp_inputs(seed: int) -> np.ndarray:
+    """Images u (4), v (4), u + v (4) and a black image (1): (13, 28, 28), to test linearity."""
+    rng = np.random.default_rng(seed)
+    u, v = rng.random((4, 28, 28), dtype=np.float32), rng.random((4, 28, 28), dtype=np.float32)
+    return np.concatenate([u, v, u + v, np.zeros((1, 28, 28), np.float32)])
+
+
+# Runs where the model lives (here, or in the student's kernel for the hidden check).
+MLP_PROBE = '''
+import numpy as np
+
+
+def describe_mlp(model, x):
+    """(layers as (class, activation, dropout rate), parameter count, outputs for x, dropout active?)."""
+    layers = []
+    for layer in model.layers:
+        activation = getattr(getattr(layer, "activation", None), "__name__", "")
+        if type(layer).__name__ == "ReLU":
+            activation = "relu"
+        layers.append((type(layer).__name__, activation, float(getattr(layer, "rate", 0.0) or 0.0)))
+    outputs = np.asarray(model(x, training=False))
+    differs = not np.allclose(np.asarray(model(x, training=True)), np.asarray(model(x, training=True)))
+    return layers, int(model.count_params()), outputs, differs
+'''
 
 
 @public_check
 def check_mlp(build_mlp):
-    """build_mlp() maps a batch of 28x28 images to 10 logits per image."""
-    model = build_mlp()
-    out = np.asarray(model(np.zeros((3, 28, 28), np.float32), training=False))
-    require(out.shape == (3, 10), f"the model's output has shape {out.shape}, expected (batch, 10) = (3, 10)")
-    require(model.count_params() < 2_000_000, f"{model.count_params():,} parameters: keep the MLP small")
+    """build_mlp() maps 28x28 images to 10 logits: 256 ReLU hidden units, dropout 0.2, no output softmax."""
+    namespace: dict = {}
+    exec(MLP_PROBE, namespace)  # noqa: S102 (our own constant source)
+    problem = mlp_problem(*namespace["describe_mlp"](build_mlp(), mlp_inputs(0)))
+    require(problem is None, str(problem))
+
+
+# ---------------------------------------------------------------- Exercise 8
+
+# A small stand-in model that records the `training` argument of every call; its logits are
+# 4x5 "images" times a fixed (20, 3) matrix. Hidden checks build the same model in the student's kernel.
+PROBE_MODEL = '''
+import keras
+
+
+class RecordingModel(keras.Model):
+    """Flatten + Dense(3) on (batch, 4, 5) inputs; remembers the `training` argument of each call."""
+
+    def __init__(self):
+        super().__init__()
+        self.flatten, self.dense = keras.layers.Flatten(), keras.layers.Dense(3)
+        self.trainings = []
+
+    def call(self, x, training=None):
+        self.trainings.append(training)
+        return self.dense(self.flatten(x))
+
+
+def run_train_step(train_step, kernel, bias, x, y, learning_rate):
+    """One train_step with SGD on a RecordingModel; returns (loss, kernel, bias, trainings)."""
+    model = RecordingModel()
+    model(x[:1])
+    model.dense.kernel.assign(kernel)
+    model.dense.bias.assign(bias)
+    model.trainings.clear()
+    loss = train_step(model, keras.optimizers.SGD(learning_rate), x, y)
+    return (None if loss is None else float(loss), model.dense.kernel.numpy(), model.dense.bias.numpy(),
+            [str(t) for t in model.trainings])
+'''
+
+
+def train_step_case(seed: int):
+    """Inputs (kernel, bias, x, y, lr) for :data:`PROBE_MODEL` and the expected (loss, kernel, bias)."""
+    rng = np.random.default_rng(seed)
+    kernel, bias = rng.normal(0, 0.5, (20, 3)).astype(np.float32), rng.normal(0, 0.1, 3).astype(np.float32)
+    x, y, lr = rng.normal(size=(6, 4, 5)).astype(np.float32), rng.integers(0, 3, 6), 0.3
+    flat = x.reshape(6, 20).astype(np.float64)
+    logits = flat @ kernel + bias
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    delta = (p - np.eye(3)[y]) / 6
+    expected = (_mean_cross_entropy(logits, y), kernel - lr * flat.T @ delta, bias - lr * delta.sum(0), flat, y)
+    return (kernel, bias, x, y, lr), expected
+
+
+def _mean_cross_entropy(logits, y) -> float:
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    return float(-np.mean(np.log(p[np.arange(len(y)), y] / p.sum(1))))
+
+
+def train_step_problem(got, expected) -> str | None:
+    """What is wrong with (loss, kernel, bias, trainings) from ``run_train_step``, or None."""
+    loss, kernel, bias, trainings = got
+    want_loss, want_kernel, want_bias, flat, y = expected
+    if not trainings:
+        return "train_step never called the model"
+    if any(t != "True" for t in trainings):
+        return (f"the model was called with training={', '.join(sorted(set(trainings)))}: call it with "
+                "training=True inside train_step, so that dropout is on while training")
+    if loss is None:
+        return "train_step returned None: return the batch loss"
+    problem = array_problem(loss, want_loss, what="returned loss", atol=1e-5)
+    if problem:
+        hint = _first_match(loss, {
+            "that is the sum over the batch; return the mean (loss_fn gives it)": want_loss * len(y),
+            "return the loss computed before the step, not after it":
+                _mean_cross_entropy(flat @ want_kernel + want_bias, y),
+        }, atol=1e-4)
+        return f"{problem}: {hint or 'compute loss_fn(y, logits) on the logits (from_logits=True)'}"
+    for got_value, want, name in [(kernel, want_kernel, "kernel"), (bias, want_bias, "bias")]:
+        problem = array_problem(got_value, want, what=f"the output layer's {name} after one SGD step", atol=1e-5)
+        if problem:
+            return (f"{problem}: compute the gradients of the loss with respect to model.trainable_variables "
+                    "and pass them to optimizer.apply_gradients")
+    return None
 
 
 @public_check
-def check_train_step(train_step, build_mlp):
-    """Repeated train_step calls on one batch lower its loss and return it as a scalar."""
-    import keras
-
-    model, optimizer = build_mlp(), keras.optimizers.Adam(1e-3)
-    rng = np.random.default_rng(0)
-    x, y = rng.random((32, 28, 28), dtype=np.float32), rng.integers(0, 10, 32)
-    losses = [float(train_step(model, optimizer, x, y)) for _ in range(15)]
-    require(np.all(np.isfinite(losses)), "the loss became NaN or infinite")
-    require(losses[-1] < 0.7 * losses[0],
-            f"the loss went from {losses[0]:.3f} to {losses[-1]:.3f} in 15 steps on one batch: "
-            "are the gradients applied with optimizer.apply_gradients?")
+def check_train_step(train_step):
+    """One train_step on a stand-in model: training=True, the mean loss, and an SGD update of every weight."""
+    namespace: dict = {}
+    exec(PROBE_MODEL, namespace)  # noqa: S102 (our own constant source)
+    inputs, expected = train_step_case(0)
+    problem = train_step_problem(namespace["run_train_step"](train_step, *inputs), expected)
+    require(problem is None, str(problem))
 
 
 def mnist_accuracy_threshold() -> float:

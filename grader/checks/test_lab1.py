@@ -1,10 +1,17 @@
-"""Hidden checks for Lab 1. Inputs differ from the public checks; references are computed here."""
+"""Hidden checks for Lab 1. Inputs differ from the public checks; references are computed here.
+
+A function that calls an earlier exercise's function is run in the student's kernel with the
+reference versions of those (``course_utils.checks.lab1.REFERENCES``), so one mistake costs points
+once. Forbidden shortcuts are read from the submitted answer cells (the ``answers`` fixture).
+"""
 
 import numpy as np
 
-from course_utils.checks.lab1 import mnist_accuracy_threshold
+from course_utils.checks import lab1 as public
+from course_utils.checks.source import forbidden_uses
 from course_utils.datasets import load_mnist
-from grader.harness import expect, expect_close, points
+from grader.channel import StudentError
+from grader.harness import CheckFailed, expect, expect_close, expect_no_shortcut, points
 
 RNG = np.random.default_rng(20261123)
 
@@ -17,38 +24,103 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
 
 
+def _with_references(function: str, names: tuple[str, ...]) -> str:
+    """A kernel expression: ``function`` with the global ``names`` bound to the reference versions."""
+    return (f"lambda *a: (lambda ns: __import__('types').FunctionType({function}.__code__, "
+            f"{{**{function}.__globals__, **{{n: ns[n] for n in {names!r}}}}}, {function!r}, "
+            f"{function}.__defaults__, {function}.__closure__)(*a))((lambda ns: (exec(SRC, ns), ns)[1])({{}}))"
+            ).replace("SRC", repr(public.REFERENCES))
+
+
+def _run_source(source: str, function: str, *student_args: str) -> str:
+    """A kernel expression: run ``source`` in a fresh namespace, then call its ``function`` with
+    ``student_args`` (expressions evaluated in the student's namespace) and the request's arguments."""
+    first = "".join(f"{arg}, " for arg in student_args)
+    return f"lambda *a: (lambda ns: (exec({source!r}, ns), ns[{function!r}]({first}*a))[1])({{}})"
+
+
+def _expect(problem):
+    expect(problem is None, str(problem))
+
+
+# ---------------------------------------------------------------- Exercise 1
+
 @points(1, question="tape_gradient")
-def test_tape_gradient_on_a_matrix(student):
-    x = _normal(3, 4, scale=2.0)
-    expect_close(student.call("tape_gradient", x), 3 * x.astype(np.float64) ** 2 - 2, what="gradient",
-                 atol=1e-3, rtol=1e-5)
+def test_tape_gradient_of_other_functions(student, answers):
+    try:
+        names = forbidden_uses(answers.get("tape_gradient_impl", ""), ["GradientTape"])
+    except SyntaxError:
+        names = []
+    expect(names == ["GradientTape"], "tape_gradient does not use tf.GradientTape: the exercise is to let the "
+                                      "tape compute the gradient")
+    x = _normal(3, 4, scale=1.5)
+    tf = "__import__('tensorflow')"
+    for f, gradient, formula in [
+        (f"{tf}.reduce_sum(v ** 3 - 2 * v)", 3 * x.astype(np.float64) ** 2 - 2, None),
+        (f"{tf}.reduce_sum({tf}.tanh(v) * v ** 2)", (1 - np.tanh(x) ** 2) * x**2 + 2 * x * np.tanh(x),
+         3 * x**2 - 2),
+        (f"{tf}.reduce_logsumexp(v)", np.exp(x) / np.exp(x).sum(), 3 * x**2 - 2),
+    ]:
+        got = student.call(f"lambda x: tape_gradient(lambda v: {f}, x)", x)
+        _expect(public.tape_problem(got, x, gradient, formula))
+
+
+# ---------------------------------------------------------------- Exercise 2
+
+def _gradient_exists(student, name, z) -> bool:
+    return bool(student.call(
+        f"lambda z: (lambda tf: (lambda t: [tape := tf.GradientTape(), tape.__enter__(), tape.watch(t), "
+        f"out := tf.reduce_sum({name}(t)), tape.__exit__(None, None, None), tape.gradient(out, t) is not None][-1])"
+        "(tf.constant(z)))(__import__('tensorflow'))", z))
 
 
 @points(1, question="activations")
-def test_sigmoid_far_from_zero(student):
+def test_sigmoid_far_from_zero(student, answers):
+    expect_no_shortcut(answers, "activations_impl", public.SIGMOID_SHORTCUTS, "sigmoid")
     z = np.concatenate([np.linspace(-60, 60, 97), [0.0]]).astype(np.float32).reshape(7, 14)
     expect_close(student.call("sigmoid", z), _sigmoid(z), what="sigmoid on large |z| (a 7x14 input)", atol=1e-6)
+    expect(_gradient_exists(student, "sigmoid", z), "the GradientTape cannot differentiate your sigmoid: "
+                                                    "compute it with TensorFlow operations, not NumPy")
 
 
 @points(1, question="activations")
-def test_relu_keeps_shape(student):
+def test_relu_keeps_shape(student, answers):
+    expect_no_shortcut(answers, "activations_impl", public.RELU_SHORTCUTS, "relu")
     z = _normal(2, 3, 5)
-    expect_close(student.call("relu", z), np.maximum(z, 0), what="relu on a (2, 3, 5) input", atol=0)
+    got = student.call("relu", z)
+    expect(not np.allclose(np.asarray(got, dtype=float), np.abs(z)), "relu gives |z|: negative inputs must give 0")
+    expect_close(got, np.maximum(z, 0), what="relu on a (2, 3, 5) input", atol=0)
+    expect(_gradient_exists(student, "relu", z), "the GradientTape cannot differentiate your relu: "
+                                                 "compute it with TensorFlow operations, not NumPy")
+
+
+# ---------------------------------------------------------------- Exercise 3
+
+def _perceptron(student, x, w, b):
+    try:
+        return student.call(_with_references("perceptron_forward", ("sigmoid",)), x, w, b)
+    except StudentError as error:
+        if "ndims must be >= 2" in str(error):
+            raise CheckFailed("perceptron_forward: `@` (tf.matmul) multiplies two matrices, but w is a vector of "
+                              "shape (d,): use tf.linalg.matvec, or a (d, 1) column and an (n,) result") from None
+        raise
 
 
 @points(1, question="perceptron")
-def test_perceptron_batch(student):
+def test_perceptron_batch(student, answers):
+    expect_no_shortcut(answers, "perceptron_impl", public.SIGMOID_SHORTCUTS, "perceptron_forward (use your sigmoid)")
     x, w, b = _normal(9, 6), _normal(6), np.float32(-0.7)
-    expect_close(student.call("perceptron_forward", x, w, b), _sigmoid(x @ w + b), what="perceptron output",
-                 atol=1e-5)
+    _expect(public.perceptron_problem(_perceptron(student, x, w, b), x, w, b))
 
 
 @points(1, question="perceptron")
 def test_perceptron_single_feature(student):
     x, w, b = _normal(1, 1), _normal(1), np.float32(2.0)
-    expect_close(student.call("perceptron_forward", x, w, b), _sigmoid(x @ w + b),
-                 what="perceptron output for one example with one feature", atol=1e-5)
+    problem = public.perceptron_problem(_perceptron(student, x, w, b), x, w, b)
+    expect(problem is None, f"for one example with one feature: {problem}")
 
+
+# ---------------------------------------------------------------- Exercise 4
 
 _RUN_LAYER = ("lambda x, W, b, act: [layer := DenseLayer(W.shape[1], activation=act), layer.build(x.shape), "
               "layer.W.assign(W), layer.b.assign(b), layer(x)][-1]")
@@ -57,76 +129,108 @@ _RUN_LAYER = ("lambda x, W, b, act: [layer := DenseLayer(W.shape[1], activation=
 @points(1, question="dense_layer")
 def test_dense_layer_relu_output(student):
     x, w, b = _normal(5, 7), _normal(7, 4), _normal(4)
-    expect_close(student.call(_RUN_LAYER, x, w, b, "relu"), np.maximum(x @ w + b, 0),
-                 what="DenseLayer(4, activation='relu') output", atol=1e-5)
+    problem = public.dense_problem(student.call(_RUN_LAYER, x, w, b, "relu"), x, w, b, lambda z: np.maximum(z, 0))
+    expect(problem is None, f"DenseLayer(4, activation='relu'): {problem}")
 
 
 @points(1, question="dense_layer")
 def test_dense_layer_linear_and_weights(student):
     x, w, b = _normal(3, 2), _normal(2, 6), _normal(6)
-    expect_close(student.call(_RUN_LAYER, x, w, b, None), x @ w + b,
-                 what="DenseLayer(6) output without activation", atol=1e-5)
-    shapes = student.call("lambda: [layer := DenseLayer(6), layer.build((None, 2)), "
-                          "sorted(tuple(v.shape) for v in layer.trainable_weights)][-1]")
-    expect(sorted(tuple(s) for s in shapes) == [(2, 6), (6,)],
-           "DenseLayer(6) built for 2 inputs must have exactly two trainable weights, W (2, 6) and b (6,)")
+    problem = public.dense_problem(student.call(_RUN_LAYER, x, w, b, None), x, w, b, lambda z: z)
+    expect(problem is None, f"DenseLayer(6) without activation: {problem}")
+    shapes, first_w, first_b = student.call(
+        "lambda: [layer := DenseLayer(6), layer.build((None, 5)), "
+        "(sorted(tuple(v.shape) for v in layer.trainable_weights), layer.W.numpy(), layer.b.numpy())][-1]")
+    expect(sorted(tuple(s) for s in shapes) == [(5, 6), (6,)],
+           "DenseLayer(6) built for 5 inputs must have exactly two trainable weights, W (5, 6) and b (6,)")
+    expect(np.ptp(first_w) > 0, "W starts with all entries equal: every unit would compute and learn the same "
+                                "thing; use the glorot_uniform initializer")
+    expect(np.all(np.asarray(first_b) == 0), "b must start at zero")
+
+
+# ---------------------------------------------------------------- Exercise 5
+
+def _bce(y, p, eps=1e-7):
+    p = np.clip(p.astype(np.float64), eps, 1 - eps)
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 @points(1, question="losses")
-def test_binary_cross_entropy(student):
+def test_binary_cross_entropy(student, answers):
+    expect_no_shortcut(answers, "losses_impl", public.BCE_SHORTCUTS, "binary_cross_entropy")
     y = (RNG.random(50) > 0.5).astype(np.float32)
     p = RNG.uniform(0.02, 0.98, 50).astype(np.float32)
-    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    expect_close(student.call("binary_cross_entropy", y, p), expected, what="binary cross-entropy", atol=1e-5)
-    extreme = student.call("binary_cross_entropy", np.array([1.0, 0.0], np.float32),
-                           np.array([0.0, 1.0], np.float32))
-    expect(np.isfinite(extreme) and extreme > 10,
-           "binary cross-entropy of confidently wrong predictions must be large but finite: clip y_pred")
+    got = student.call("binary_cross_entropy", y, p)
+    expect(np.ndim(got) == 0, "binary_cross_entropy must return a scalar, the mean over the examples")
+    expect(float(got) > 0, "binary cross-entropy must be positive: the minus sign is missing")
+    expect(abs(float(got) - len(y) * _bce(y, p)) > 1e-3, "binary cross-entropy: take the mean, not the sum")
+    expect_close(got, _bce(y, p), what="binary cross-entropy", atol=1e-5)
+    y, p = np.array([1.0, 0.0, 1.0], np.float32), np.array([0.0, 1.0, 1.0], np.float32)
+    extreme = np.asarray(student.call("binary_cross_entropy", y, p), dtype=np.float64)
+    expect(np.all(np.isfinite(extreme)) and abs(float(extreme) - _bce(y, p)) < 0.05 * _bce(y, p),
+           "binary cross-entropy of predictions of exactly 0 or 1 must be large but finite: clip y_pred into "
+           "[eps, 1 - eps] before the log")
+    expect_close(student.call("binary_cross_entropy", y, p, 0.05), _bce(y, p, 0.05),
+                 what="binary cross-entropy with eps=0.05 (clip with the eps argument)", atol=0, rtol=0.05)
 
 
 @points(1, question="losses")
-def test_mean_squared_error(student):
+def test_mean_squared_error(student, answers):
+    expect_no_shortcut(answers, "losses_impl", public.MSE_SHORTCUTS, "mean_squared_error")
     y, p = _normal(40), _normal(40)
-    expect_close(student.call("mean_squared_error", y, p), np.mean((y - p) ** 2), what="mean squared error",
-                 atol=1e-5)
+    _expect(public.mse_problem(student.call("mean_squared_error", y, p), y, p))
+
+
+# ---------------------------------------------------------------- Exercise 6
+
+def _gradient_step(student, *args):
+    try:
+        return student.call(_with_references("gradient_step", public.UPSTREAM), *args)
+    except StudentError as error:
+        if "NoneType" in str(error):
+            raise CheckFailed("gradient_step: a gradient is None: compute the loss from the variables w and b "
+                              "inside the GradientTape block") from None
+        raise
 
 
 @points(1, question="gradient_step")
 def test_gradient_step_moves_downhill(student):
     x, y = _normal(30, 3), (RNG.random(30) > 0.4).astype(np.float32)
     w, b, lr = _normal(3, scale=0.5), np.float32(-0.2), 0.3
-    new_w, new_b, _ = student.call("gradient_step", w, b, x, y, lr)
-    p = _sigmoid(x @ w + b)
-    expect_close(new_w, w - lr * x.T @ (p - y) / len(y), what="new w", atol=1e-5)
-    expect_close(new_b, b - lr * np.mean(p - y), what="new b", atol=1e-5)
+    _expect(public.gradient_step_problem(_gradient_step(student, w, b, x, y, lr), w, b, x, y, lr))
 
 
 @points(1, question="gradient_step")
-def test_gradient_step_reports_loss_before_step(student):
+def test_gradient_step_other_rate(student):
     x, y = _normal(12, 2), (RNG.random(12) > 0.5).astype(np.float32)
-    w, b = _normal(2), np.float32(0.4)
-    _, _, loss = student.call("gradient_step", w, b, x, y, 0.1)
-    p = _sigmoid(x @ w + b)
-    expect_close(loss, -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), what="returned loss", atol=1e-5)
+    w, b, lr = _normal(2), np.float32(0.4), 1.7
+    _expect(public.gradient_step_problem(_gradient_step(student, w, b, x, y, lr), w, b, x, y, lr))
 
+
+# ---------------------------------------------------------------- Exercise 7
 
 @points(1, question="mlp_model")
-def test_mlp_output_shape(student):
-    shape = student.call("lambda x: tuple(build_mlp()(x, training=False).shape)", np.zeros((7, 28, 28), np.float32))
-    expect(tuple(shape) == (7, 10), f"build_mlp() gives output shape {tuple(shape)} for 7 images; expected (7, 10)")
+def test_mlp_architecture(student):
+    described = student.call(_run_source(public.MLP_PROBE, "describe_mlp", "build_mlp()"), public.mlp_inputs(7))
+    _expect(public.mlp_problem(*described))
 
 
-@points(2, question="train_step")
-def test_train_step_learns_a_batch(student):
-    (x, y), _ = load_mnist()
-    x, y = x[-64:].astype(np.float32) / 255.0, y[-64:].astype(np.int64)
-    losses = student.call(
-        "lambda x, y: [keras.utils.set_random_seed(3), model := build_mlp(), opt := keras.optimizers.Adam(1e-3), "
-        "[float(train_step(model, opt, x, y)) for _ in range(25)]][-1]", x, y, _timeout=120)
-    losses = np.asarray(losses, dtype=np.float64)
-    expect(losses.shape == (25,) and np.all(np.isfinite(losses)), "train_step must return a finite scalar loss")
-    expect(losses[-1] < 0.5 * losses[0], "25 train_step calls on one batch of digits did not halve its loss: "
-                                         "are the gradients applied to model.trainable_variables?")
+# ---------------------------------------------------------------- Exercise 8
+
+def _train_step(student, seed):
+    inputs, expected = public.train_step_case(seed)
+    got = student.call(_run_source(public.PROBE_MODEL, "run_train_step", "train_step"), *inputs)
+    return public.train_step_problem(got, expected)
+
+
+@points(1, question="train_step")
+def test_train_step_sgd_update(student):
+    _expect(_train_step(student, 11))
+
+
+@points(1, question="train_step")
+def test_train_step_second_batch(student):
+    _expect(_train_step(student, 12))
 
 
 @points(2, question="mnist_accuracy")
@@ -137,6 +241,6 @@ def test_trained_mlp_accuracy(student):
                           _timeout=120)
     expect(np.shape(logits) == (2000, 10), f"mlp gives outputs of shape {np.shape(logits)}, expected (n, 10)")
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y_test[index]))
-    threshold = mnist_accuracy_threshold()
+    threshold = public.mnist_accuracy_threshold()
     expect(accuracy >= threshold, f"the trained mlp's accuracy on held-out digits is {accuracy:.3f}, "
                                   f"below {threshold}")
