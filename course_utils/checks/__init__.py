@@ -91,6 +91,22 @@ def require_no_shortcut(function: Callable, forbidden: dict[str, str], exercise:
         raise Problem(f"{exercise} must not use `{name}`: {forbidden[name]}")
 
 
+def with_references(function: Callable, **references) -> Callable:
+    """``function`` with the global names in ``references`` bound to reference implementations.
+
+    A check calls the student's ``fgsm`` this way with a correct ``input_gradient`` even if theirs is
+    wrong, so a mistake upstream is charged once, to the function that has it.
+    """
+    import types
+
+    if not isinstance(function, types.FunctionType):
+        return function
+    rebound = types.FunctionType(function.__code__, {**function.__globals__, **references}, function.__name__,
+                                 function.__defaults__, function.__closure__)
+    rebound.__kwdefaults__ = function.__kwdefaults__
+    return rebound
+
+
 def _cell_line(error: BaseException) -> str:
     """``line N`` of the innermost frame that ran in a notebook cell, or ''.
 

@@ -2,7 +2,11 @@
 
 The student's functions run in the sandboxed kernel on small models that the notebook never used (a tanh
 MLP and a tanh conv net, with weights sent from here) and on inputs of other shapes than the public checks.
-References are computed here with TensorFlow. Failure messages never reveal inputs or expected values.
+Each function is judged with reference versions of the functions it calls, rebound in its globals
+(``input_gradient`` in the attacks, a scripted ``pgd`` in the training step), and with scripted
+stand-ins where the exercise is stochastic (gradients for PGD, a transformation with known draws for EOT).
+References are computed here with TensorFlow; the diagnoses that name a mistake are shared with the
+public checks. Failure messages never reveal inputs or expected values.
 """
 
 from __future__ import annotations
@@ -10,7 +14,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.harness import expect, expect_close, points
+from course_utils.checks.lab4 import (
+    ScriptedTransform,
+    diagnose_eot,
+    diagnose_gradient,
+    diagnose_pgd,
+    diagnose_pgd_call,
+    diagnose_sign_step,
+    diagnose_training_step,
+    reference_pgd,
+    scripted_gradients,
+    scripted_pgd_source,
+)
+from grader.harness import expect, points
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -42,9 +58,11 @@ def _reference_model(kind: str, seed: int):
     return model, weights
 
 
-def _inputs(kind: str, n: int, seed: int):
+def _inputs(kind: str, n: int, seed: int, interior: bool = False):
+    """Images with many pixels at 0 and 1, or (interior) all in [0.25, 0.75], and labels."""
     rng = np.random.default_rng(seed)
-    x = np.clip(rng.uniform(-0.5, 1.5, (n, *_SHAPES[kind])), 0, 1).astype(np.float32)
+    low, high = (0.25, 0.75) if interior else (-0.5, 1.5)
+    x = np.clip(rng.uniform(low, high, (n, *_SHAPES[kind])), 0, 1).astype(np.float32)
     return x, rng.integers(0, 10, n).astype(np.int64)
 
 
@@ -56,32 +74,67 @@ def _call(student, kind: str, body: str, weights, *args):
 
 
 def _losses(model, x, y) -> np.ndarray:
-    return keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True).numpy()
+    return keras.losses.sparse_categorical_crossentropy(y, model(np.asarray(x, np.float32)), from_logits=True).numpy()
 
 
 def _gradient(model, x, y) -> np.ndarray:
-    x = tf.convert_to_tensor(x)
+    x = tf.convert_to_tensor(np.asarray(x, np.float32))
     with tf.GradientTape() as tape:
         tape.watch(x)
         loss = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True))
     return tape.gradient(loss, x).numpy()
 
 
+def _logit_gradient(model, x) -> np.ndarray:
+    x = tf.convert_to_tensor(np.asarray(x, np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(model(x))
+    return tape.gradient(total, x).numpy()
+
+
 def _in_box(x_adv, x, eps: float, what: str) -> None:
     x_adv = np.asarray(x_adv, dtype=np.float64)
     expect(x_adv.shape == x.shape, f"{what} does not have the shape of the input images")
     expect(bool(np.all(np.isfinite(x_adv))), f"{what} contains NaN or infinity")
-    expect(x_adv.min() >= -1e-6 and x_adv.max() <= 1 + 1e-6, f"{what} leaves the valid pixel range [0, 1]")
+    expect(x_adv.min() >= -1e-6 and x_adv.max() <= 1 + 1e-6, f"{what} leaves the valid pixel range [0, 1]: clip it")
     expect(np.abs(x_adv - x).max() <= eps + 1e-5, f"{what} leaves the epsilon-ball around the input")
 
 
-def _sign_agreement(x_adv, x, direction, eps: float) -> tuple[float, float]:
-    """Over unclipped pixels with a clear gradient: fraction moving in sign(direction), worst |step - eps|."""
-    step = np.asarray(x_adv, np.float64) - x
-    target = x + eps * np.sign(direction)
-    mask = (np.abs(direction) > 1e-5) & (target >= 0) & (target <= 1)
-    agree = float(np.mean(np.sign(step[mask]) == np.sign(direction[mask])))
-    return agree, float(np.abs(np.abs(step[mask]) - eps).max())
+# Reference versions of the functions an exercise calls, defined in the student's kernel and bound in the
+# globals of the student's function for the check (so a wrong upstream function is not charged twice).
+_REFERENCES = """
+import keras
+import tensorflow as tf
+
+def input_gradient(model, x, y):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True))
+    return tape.gradient(loss, x)
+
+def fgsm(model, x, y, eps):
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    return tf.clip_by_value(x + eps * tf.sign(input_gradient(model, x, y)), 0.0, 1.0)
+""" + scripted_pgd_source()
+_NAMESPACE = f"(lambda ns: (exec({_REFERENCES!r}, ns), ns)[1])({{}})"
+
+
+def _rebound(function: str, names: tuple[str, ...], namespace: str = "REF") -> str:
+    """Expression: the student's ``function`` with ``names`` bound to the references in ``namespace``."""
+    refs = "{" + ", ".join(f"{name!r}: {namespace}[{name!r}]" for name in names) + "}"
+    return (f"(lambda f: __import__('types').FunctionType(f.__code__, {{**f.__globals__, **{refs}}}, f.__name__, "
+            f"f.__defaults__, f.__closure__) if hasattr(f, '__code__') else f)({function})")
+
+
+def _with_references(body: str) -> str:
+    """``body`` evaluated where REF is a fresh namespace of reference functions."""
+    return f"(lambda REF: {body})({_NAMESPACE})"
+
+
+def _fail_unless(problem: str | None) -> None:
+    expect(problem is None, problem or "")
 
 
 # --- exercise 1: input gradient ----------------------------------------------------------------------
@@ -91,65 +144,68 @@ def test_input_gradient_matches_reference(student):
     model, weights = _reference_model("mlp", 11)
     x, y = _inputs("mlp", 7, 12)
     got = _call(student, "mlp", "input_gradient(MODEL, a0, a1)", weights, x, y)
-    expect(got is not None, "input_gradient returned None")
-    expect_close(got, _gradient(model, x, y), what="dJ/dx on a hidden model and batch", atol=1e-5, rtol=1e-3)
+    _fail_unless(diagnose_gradient(got, _gradient(model, x, y), len(x), _logit_gradient(model, x)))
 
 
 @points(1, question="input_gradient")
 def test_input_gradient_other_shapes(student):
     model, weights = _reference_model("conv", 13)
     x, y = _inputs("conv", 3, 14)
-    got = _call(student, "conv", "input_gradient(MODEL, a0, a1)", weights, x, y)
-    expect_close(got, _gradient(model, x, y), what="dJ/dx for multi-channel images and a conv model",
-                 atol=1e-5, rtol=1e-3)
-    one = _call(student, "conv", "input_gradient(MODEL, a0, a1)", weights, x[:1], y[:1])
-    expect_close(one, _gradient(model, x[:1], y[:1]), what="dJ/dx for a batch of one image", atol=1e-5, rtol=1e-3)
+    for xs, ys in ((x, y), (x[:1], y[:1])):
+        got = _call(student, "conv", "input_gradient(MODEL, a0, a1)", weights, xs, ys)
+        _fail_unless(diagnose_gradient(got, _gradient(model, xs, ys), len(xs), _logit_gradient(model, xs)))
 
 
-# --- exercise 2: FGSM --------------------------------------------------------------------------------
+# --- exercise 2: FGSM (judged with the reference input_gradient) -------------------------------------
+
+_FGSM = _with_references(_rebound("fgsm", ("input_gradient",)) + "(MODEL, a0, a1, a2)")
+
 
 @points(1, question="fgsm")
-def test_fgsm_stays_in_ball_and_pixel_range(student):
-    _, weights = _reference_model("conv", 21)
+def test_fgsm_steps_along_the_sign_of_the_gradient(student):
+    model, weights = _reference_model("mlp", 23)
+    x, y = _inputs("mlp", 8, 24, interior=True)
+    eps = 0.15
+    x_adv = np.asarray(_call(student, "mlp", _FGSM, weights, x, y, eps), np.float64)
+    expect(x_adv.shape == x.shape, "the FGSM image does not have the shape of the input images")
+    _fail_unless(diagnose_sign_step(x_adv - x, _gradient(model, x, y), eps, targeted=False))
+
+
+@points(1, question="fgsm")
+def test_fgsm_clips_to_valid_images(student):
+    model, weights = _reference_model("conv", 21)
     x, y = _inputs("conv", 6, 22)
     for eps in (0.05, 0.3):
-        _in_box(_call(student, "conv", "fgsm(MODEL, a0, a1, a2)", weights, x, y, eps), x, eps, "the FGSM image")
-
-
-@points(1, question="fgsm")
-def test_fgsm_sign_pattern_matches_reference_gradient(student):
-    model, weights = _reference_model("mlp", 23)
-    x, y = _inputs("mlp", 8, 24)
-    eps = 0.15
-    x_adv = _call(student, "mlp", "fgsm(MODEL, a0, a1, a2)", weights, x, y, eps)
-    _in_box(x_adv, x, eps, "the FGSM image")
-    agree, size_error = _sign_agreement(x_adv, x, _gradient(model, x, y), eps)
-    expect(agree > 0.995, "the FGSM perturbation's sign pattern does not match the sign of the loss gradient")
-    expect(size_error < 1e-4, "pixels that are not clipped should move by exactly eps")
+        x_adv = _call(student, "conv", _FGSM, weights, x, y, eps)
+        _in_box(x_adv, x, eps, "the FGSM image")
+        expected = np.clip(x + eps * np.sign(_gradient(model, x, y)), 0, 1)
+        expect(np.mean(np.abs(np.asarray(x_adv) - expected) < 1e-5) > 0.995,
+               "FGSM on images with pixels at 0 and 1 differs from clip(x + eps * sign(gradient), 0, 1)")
 
 
 @points(1, question="fgsm")
 def test_fgsm_raises_the_loss(student):
     model, weights = _reference_model("conv", 25)
     x, y = _inputs("conv", 10, 26)
-    x_adv = _call(student, "conv", "fgsm(MODEL, a0, a1, a2)", weights, x, y, 0.05)
-    raised = np.mean(_losses(model, np.asarray(x_adv, np.float32), y) > _losses(model, x, y))
+    x_adv = _call(student, "conv", _FGSM, weights, x, y, 0.05)
+    raised = np.mean(_losses(model, x_adv, y) > _losses(model, x, y))
     expect(raised >= 0.9, "FGSM does not raise the loss of most images")
 
 
 # --- exercise 3: targeted FGSM -----------------------------------------------------------------------
 
+_TARGETED = _with_references(_rebound("fgsm_targeted", ("input_gradient", "fgsm")) + "(MODEL, a0, a1, a2)")
+
+
 @points(1, question="fgsm_targeted")
-def test_fgsm_targeted_sign_pattern(student):
+def test_fgsm_targeted_descends_the_target_loss(student):
     model, weights = _reference_model("mlp", 31)
-    x, _ = _inputs("mlp", 8, 32)
+    x, _ = _inputs("mlp", 8, 32, interior=True)
     target = (np.arange(8) * 7 + 3) % 10
     eps = 0.12
-    x_adv = _call(student, "mlp", "fgsm_targeted(MODEL, a0, a1, a2)", weights, x, target, eps)
-    _in_box(x_adv, x, eps, "the targeted FGSM image")
-    agree, size_error = _sign_agreement(x_adv, x, -_gradient(model, x, target), eps)
-    expect(agree > 0.995, "the targeted perturbation should follow minus the sign of the target's loss gradient")
-    expect(size_error < 1e-4, "pixels that are not clipped should move by exactly eps")
+    x_adv = np.asarray(_call(student, "mlp", _TARGETED, weights, x, target, eps), np.float64)
+    expect(x_adv.shape == x.shape, "the targeted FGSM image does not have the shape of the input images")
+    _fail_unless(diagnose_sign_step(x_adv - x, -_gradient(model, x, target), eps, targeted=True))
 
 
 @points(1, question="fgsm_targeted")
@@ -157,114 +213,119 @@ def test_fgsm_targeted_lowers_target_loss(student):
     model, weights = _reference_model("conv", 33)
     x, _ = _inputs("conv", 10, 34)
     target = (np.arange(10) * 3 + 1) % 10
-    x_adv = _call(student, "conv", "fgsm_targeted(MODEL, a0, a1, a2)", weights, x, target, 0.05)
-    lowered = np.mean(_losses(model, np.asarray(x_adv, np.float32), target) < _losses(model, x, target))
-    expect(lowered >= 0.9, "targeted FGSM does not lower the target class's loss for most images")
+    x_adv = _call(student, "conv", _TARGETED, weights, x, target, 0.05)
+    _in_box(x_adv, x, 0.05, "the targeted FGSM image")
+    lowered = np.mean(_losses(model, x_adv, target) < _losses(model, x, target))
+    expect(lowered >= 0.9, "targeted FGSM does not lower the target class's loss for most images: moving toward "
+                           "the target means descending the target's loss")
 
 
-# --- exercise 4: PGD ---------------------------------------------------------------------------------
+# --- exercise 4: PGD (judged with scripted gradients and the reference input gradient) ---------------
 
-def _reference_pgd(model, x, y, eps, alpha, steps):
-    x_adv = x.copy()
-    for _ in range(steps):
-        x_adv = x_adv + alpha * np.sign(_gradient(model, x_adv, y))
-        x_adv = np.clip(np.clip(x_adv, x - eps, x + eps), 0, 1).astype(np.float32)
-    return x_adv
+_PGD = "pgd(MODEL, a0, a1, a2, a3, a4, random_start=a5, gradient={gradient})"
+_PGD_REFERENCE = _with_references(_PGD.format(gradient="REF['input_gradient']"))
 
 
 @points(1, question="pgd")
-def test_pgd_random_start_stays_in_ball(student):
-    _, weights = _reference_model("conv", 41)
-    x, y = _inputs("conv", 6, 42)
-    eps = 0.2
-    body = "pgd(MODEL, a0, a1, a2, a3, a4, random_start=True)"
-    runs = [_call(student, "conv", body, weights, x, y, eps, 0.05, steps) for steps in (0, 0, 6)]
-    for run in runs:
-        _in_box(run, x, eps, "the PGD image")
-    expect(not np.allclose(runs[0], x), "with random_start=True, the start should be a random point of the ball")
-    expect(not np.allclose(runs[0], runs[1]), "two random starts were identical")
+def test_pgd_follows_scripted_gradients(student):
+    _, weights = _reference_model("mlp", 41)
+    x, y = _inputs("mlp", 5, 42)
+    eps, alpha = 0.12, 0.035
+
+    def run(source: str, steps: int, random_start: bool):
+        return np.asarray(_call(student, "mlp", _PGD.format(gradient=source), weights, x, y, eps, alpha, steps,
+                                random_start), np.float64)
+
+    _fail_unless(diagnose_pgd(run, x, eps, alpha, scripted_gradients(43, x.shape)))
 
 
 @points(1, question="pgd")
 def test_pgd_matches_reference_without_random_start(student):
-    model, weights = _reference_model("mlp", 43)
-    x, y = _inputs("mlp", 6, 44)
+    model, weights = _reference_model("conv", 43)
+    x, y = _inputs("conv", 6, 44)
     eps, alpha, steps = 0.12, 0.025, 8
-    got = _call(student, "mlp", "pgd(MODEL, a0, a1, a2, a3, a4, random_start=False)", weights, x, y, eps, alpha, steps)
+    got = _call(student, "conv", _PGD_REFERENCE, weights, x, y, eps, alpha, steps, False)
     _in_box(got, x, eps, "the PGD image")
-    agree = np.mean(np.abs(np.asarray(got) - _reference_pgd(model, x, y, eps, alpha, steps)) < 1e-4)
+    expected = reference_pgd(x, lambda x_adv: _gradient(model, x_adv, y), eps, alpha, steps)
+    agree = np.mean(np.abs(np.asarray(got) - expected) < 1e-4)
     expect(agree > 0.98, "without random start, PGD does not follow the projected sign-gradient steps")
 
 
 @points(1, question="pgd")
-def test_pgd_loss_does_not_decrease_across_steps(student):
+def test_pgd_raises_the_loss_step_by_step(student):
     model, weights = _reference_model("conv", 45)
     x, y = _inputs("conv", 10, 46)
     eps, alpha = 0.1, 0.02
-    body = "pgd(MODEL, a0, a1, a2, a3, a4, random_start=False)"
-    losses = [np.mean(_losses(model, np.asarray(_call(student, "conv", body, weights, x, y, eps, alpha, k),
-                                                  np.float32), y)) for k in (0, 1, 3, 6, 10)]
+    losses = [np.mean(_losses(model, _call(student, "conv", _PGD_REFERENCE, weights, x, y, eps, alpha, k, False), y))
+              for k in (0, 1, 3, 6, 10)]
     steps = np.diff(losses)
     expect(np.mean(steps) > 0 and losses[-1] > losses[0], "the loss does not grow as PGD takes more steps")
     expect(bool(np.all(steps > -0.01 * abs(losses[0]) - 1e-6)), "the loss goes down between PGD steps")
-    random = _call(student, "conv", "pgd(MODEL, a0, a1, a2, a3, a4)", weights, x, y, eps, alpha, 10)
-    expect(np.mean(_losses(model, np.asarray(random, np.float32), y)) > losses[0],
-           "PGD with a random start does not raise the loss")
+    random = _call(student, "conv", _PGD_REFERENCE, weights, x, y, eps, alpha, 10, True)
+    _in_box(random, x, eps, "PGD from a random start")
+    expect(np.mean(_losses(model, random, y)) > losses[0], "PGD with a random start does not raise the loss")
 
 
-# --- exercise 5: adversarial training step -----------------------------------------------------------
+# --- exercise 5: adversarial training step (judged with a scripted pgd) ------------------------------
 
-_STEP = ("(lambda m, opt: (lambda r: (r[0], r[1], m.get_weights()))("
-         "adversarial_train_step(m, opt, a0, a1, a2, a3, a4)))(MODEL, __import__('keras').optimizers.SGD(a5))")
+_STEP = _with_references(
+    "(lambda m, opt: (lambda r: (r[0], r[1], m.get_weights(), list(REF['pgd_calls']), "
+    "REF['pgd'](m, a0, a1, a2, a3, a4)))("
+    + _rebound("adversarial_train_step", ("pgd",)) + "(m, opt, a0, a1, a2, a3, a4)))"
+    "(MODEL, __import__('keras').optimizers.SGD(a5))")
+
+
+def _judge_training_step(student, kind: str, seed: int, n: int, eps: float, alpha: float, steps: int, lr: float):
+    model, weights = _reference_model(kind, seed)
+    x, y = _inputs(kind, n, seed + 1)
+    result = _call(student, kind, _STEP, weights, x, y, eps, alpha, steps, lr)
+    expect(isinstance(result, (list, tuple)) and len(result) == 5, "adversarial_train_step must return (loss, x_adv)")
+    loss, x_adv, new_weights, calls, x_pgd = result
+    _fail_unless(diagnose_pgd_call(calls, eps, alpha, steps))
+    expect(np.shape(x_adv) == x.shape and np.allclose(np.asarray(x_adv), x_pgd, atol=1e-6),
+           "the returned x_adv is not the batch that pgd made")
+    expect(len(new_weights) == len(weights), "the model's weights changed structure")
+
+    def mean_loss_and_gradients(images):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                y, model(np.asarray(images, np.float32)), from_logits=True))
+        return float(loss), [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+
+    _fail_unless(diagnose_training_step(loss, new_weights, weights, lr, len(x), adv=mean_loss_and_gradients(x_pgd),
+                                        clean=mean_loss_and_gradients(x)))
 
 
 @points(1, question="adversarial_train_step")
 def test_adversarial_step_update_matches_sgd(student):
-    model, weights = _reference_model("mlp", 51)
-    x, y = _inputs("mlp", 12, 52)
-    lr = 0.3
-    result = _call(student, "mlp", _STEP, weights, x, y, 0.15, 0.05, 4, lr)
-    loss, x_adv, new_weights = result
-    x_adv = np.asarray(x_adv, np.float32)
-    expect(x_adv.shape == x.shape, "x_adv does not have the shape of the input images")
-    with tf.GradientTape() as tape:
-        reference_loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x_adv), from_logits=True))
-    grads = tape.gradient(reference_loss, model.trainable_variables)
-    expect_close(float(np.asarray(loss)), float(reference_loss), what="the returned loss", atol=1e-4, rtol=1e-3)
-    expect(len(new_weights) == len(weights), "the model's weights changed structure")
-    for old, grad, new in zip(weights, grads, new_weights):
-        expect_close(new, old - lr * grad.numpy(), what="the weights after one optimizer step on the PGD batch",
-                     atol=1e-4, rtol=1e-3)
+    _judge_training_step(student, "mlp", 51, 12, 0.15, 0.05, 4, 0.3)
 
 
 @points(1, question="adversarial_train_step")
-def test_adversarial_step_trains_on_pgd_examples(student):
-    model, weights = _reference_model("conv", 53)
-    x, y = _inputs("conv", 10, 54)
-    eps = 0.1
-    _, x_adv, _ = _call(student, "conv", _STEP, weights, x, y, eps, 0.03, 5, 0.01)
-    _in_box(x_adv, x, eps, "x_adv")
-    expect(np.mean(_losses(model, np.asarray(x_adv, np.float32), y)) > np.mean(_losses(model, x, y)),
-           "the training batch is not adversarial: its loss is not higher than the clean batch's")
+def test_adversarial_step_on_a_conv_model(student):
+    _judge_training_step(student, "conv", 53, 10, 0.1, 0.03, 5, 0.2)
 
 
-# --- exercise 6: EOT gradient ------------------------------------------------------------------------
+# --- exercise 6: EOT gradient (judged with a transformation whose draws are known) -------------------
 
-@points(1, question="eot_gradient")
-def test_eot_gradient_averages_over_samples(student):
-    model, weights = _reference_model("conv", 61)
-    x, y = _inputs("conv", 5, 62)
-    got = _call(student, "conv", "eot_gradient(MODEL, a0, a1, lambda t: t * 1.0, a2)", weights, x, y, 4)
-    expect_close(got, _gradient(model, x, y), what="the EOT gradient with the identity transformation",
-                 atol=1e-5, rtol=1e-3)
+_EOT = ("eot_gradient(MODEL, a0, a1, __import__('course_utils.checks.lab4', fromlist=['lab4']).ScriptedTransform(), "
+        "a2)")
+
+
+def _judge_eot(student, kind: str, seed: int, n_images: int, n_samples: int) -> None:
+    model, weights = _reference_model(kind, seed)
+    x, y = _inputs(kind, n_images, seed + 1)
+    got = _call(student, kind, _EOT, weights, x, y, n_samples)
+    terms, unchained = ScriptedTransform.terms(x, lambda images: _gradient(model, images, y), n_samples)
+    _fail_unless(diagnose_eot(got, terms, unchained))
 
 
 @points(1, question="eot_gradient")
-def test_eot_gradient_flows_through_the_transformation(student):
-    model, weights = _reference_model("mlp", 63)
-    x, y = _inputs("mlp", 6, 64)
-    body = "eot_gradient(MODEL, a0, a1, lambda t: __import__('tensorflow').roll(t, 2, axis=2), a2)"
-    got = _call(student, "mlp", body, weights, x, y, 2)
-    expected = np.roll(_gradient(model, np.roll(x, 2, axis=2), y), -2, axis=2)
-    expect_close(got, expected, what="the EOT gradient through a shift (with respect to the original image)",
-                 atol=1e-5, rtol=1e-3)
+def test_eot_gradient_averages_the_draws(student):
+    _judge_eot(student, "conv", 61, 5, 3)
+
+
+@points(1, question="eot_gradient")
+def test_eot_gradient_one_and_many_draws(student):
+    _judge_eot(student, "mlp", 63, 6, 1)
+    _judge_eot(student, "mlp", 63, 6, 5)
