@@ -18,6 +18,8 @@ reaches the student's feedback: never the check's code, inputs or expected value
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from course_utils.checks import array_problem
@@ -49,6 +51,16 @@ def expect_close(got, expected, *, what: str, atol: float = 1e-5, rtol: float = 
     if problem:
         # Keep shapes, drop the numbers: they could reveal hidden inputs or the answer.
         raise CheckFailed(problem.split(": got")[0] if " differs" in problem else problem)
+
+
+def expect_no_problem(problem: str | None) -> None:
+    """Fail with ``problem``, a public check's description of a mistake, unless it is None.
+
+    The values of the worst element (``got ..., expected ...``) are dropped: they could reveal hidden
+    inputs or the answer.
+    """
+    if problem is not None:
+        raise CheckFailed(re.sub(r": got \S+, expected \S+ \(tolerance [^)]*\)", "", problem))
 
 
 def expect_no_shortcut(answers: dict[str, str], cell: str, forbidden: dict[str, str], exercise: str) -> None:

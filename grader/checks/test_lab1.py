@@ -11,7 +11,7 @@ from course_utils.checks import lab1 as public
 from course_utils.checks.source import forbidden_uses
 from course_utils.datasets import load_mnist
 from grader.channel import StudentError
-from grader.harness import CheckFailed, expect, expect_close, expect_no_shortcut, points
+from grader.harness import CheckFailed, expect, expect_close, expect_no_problem, expect_no_shortcut, points
 
 RNG = np.random.default_rng(20261123)
 
@@ -39,10 +39,6 @@ def _run_source(source: str, function: str, *student_args: str) -> str:
     return f"lambda *a: (lambda ns: (exec({source!r}, ns), ns[{function!r}]({first}*a))[1])({{}})"
 
 
-def _expect(problem):
-    expect(problem is None, str(problem))
-
-
 # ---------------------------------------------------------------- Exercise 1
 
 @points(1, question="tape_gradient")
@@ -62,7 +58,7 @@ def test_tape_gradient_of_other_functions(student, answers):
         (f"{tf}.reduce_logsumexp(v)", np.exp(x) / np.exp(x).sum(), 3 * x**2 - 2),
     ]:
         got = student.call(f"lambda x: tape_gradient(lambda v: {f}, x)", x)
-        _expect(public.tape_problem(got, x, gradient, formula))
+        expect_no_problem(public.tape_problem(got, x, gradient, formula))
 
 
 # ---------------------------------------------------------------- Exercise 2
@@ -110,14 +106,14 @@ def _perceptron(student, x, w, b):
 def test_perceptron_batch(student, answers):
     expect_no_shortcut(answers, "perceptron_impl", public.SIGMOID_SHORTCUTS, "perceptron_forward (use your sigmoid)")
     x, w, b = _normal(9, 6), _normal(6), np.float32(-0.7)
-    _expect(public.perceptron_problem(_perceptron(student, x, w, b), x, w, b))
+    expect_no_problem(public.perceptron_problem(_perceptron(student, x, w, b), x, w, b))
 
 
 @points(1, question="perceptron")
 def test_perceptron_single_feature(student):
     x, w, b = _normal(1, 1), _normal(1), np.float32(2.0)
     problem = public.perceptron_problem(_perceptron(student, x, w, b), x, w, b)
-    expect(problem is None, f"for one example with one feature: {problem}")
+    expect_no_problem(problem and f"for one example with one feature: {problem}")
 
 
 # ---------------------------------------------------------------- Exercise 4
@@ -130,14 +126,14 @@ _RUN_LAYER = ("lambda x, W, b, act: [layer := DenseLayer(W.shape[1], activation=
 def test_dense_layer_relu_output(student):
     x, w, b = _normal(5, 7), _normal(7, 4), _normal(4)
     problem = public.dense_problem(student.call(_RUN_LAYER, x, w, b, "relu"), x, w, b, lambda z: np.maximum(z, 0))
-    expect(problem is None, f"DenseLayer(4, activation='relu'): {problem}")
+    expect_no_problem(problem and f"DenseLayer(4, activation='relu'): {problem}")
 
 
 @points(1, question="dense_layer")
 def test_dense_layer_linear_and_weights(student):
     x, w, b = _normal(3, 2), _normal(2, 6), _normal(6)
     problem = public.dense_problem(student.call(_RUN_LAYER, x, w, b, None), x, w, b, lambda z: z)
-    expect(problem is None, f"DenseLayer(6) without activation: {problem}")
+    expect_no_problem(problem and f"DenseLayer(6) without activation: {problem}")
     shapes, first_w, first_b = student.call(
         "lambda: [layer := DenseLayer(6), layer.build((None, 5)), "
         "(sorted(tuple(v.shape) for v in layer.trainable_weights), layer.W.numpy(), layer.b.numpy())][-1]")
@@ -178,7 +174,7 @@ def test_binary_cross_entropy(student, answers):
 def test_mean_squared_error(student, answers):
     expect_no_shortcut(answers, "losses_impl", public.MSE_SHORTCUTS, "mean_squared_error")
     y, p = _normal(40), _normal(40)
-    _expect(public.mse_problem(student.call("mean_squared_error", y, p), y, p))
+    expect_no_problem(public.mse_problem(student.call("mean_squared_error", y, p), y, p))
 
 
 # ---------------------------------------------------------------- Exercise 6
@@ -197,14 +193,14 @@ def _gradient_step(student, *args):
 def test_gradient_step_moves_downhill(student):
     x, y = _normal(30, 3), (RNG.random(30) > 0.4).astype(np.float32)
     w, b, lr = _normal(3, scale=0.5), np.float32(-0.2), 0.3
-    _expect(public.gradient_step_problem(_gradient_step(student, w, b, x, y, lr), w, b, x, y, lr))
+    expect_no_problem(public.gradient_step_problem(_gradient_step(student, w, b, x, y, lr), w, b, x, y, lr))
 
 
 @points(1, question="gradient_step")
 def test_gradient_step_other_rate(student):
     x, y = _normal(12, 2), (RNG.random(12) > 0.5).astype(np.float32)
     w, b, lr = _normal(2), np.float32(0.4), 1.7
-    _expect(public.gradient_step_problem(_gradient_step(student, w, b, x, y, lr), w, b, x, y, lr))
+    expect_no_problem(public.gradient_step_problem(_gradient_step(student, w, b, x, y, lr), w, b, x, y, lr))
 
 
 # ---------------------------------------------------------------- Exercise 7
@@ -212,7 +208,7 @@ def test_gradient_step_other_rate(student):
 @points(1, question="mlp_model")
 def test_mlp_architecture(student):
     described = student.call(_run_source(public.MLP_PROBE, "describe_mlp", "build_mlp()"), public.mlp_inputs(7))
-    _expect(public.mlp_problem(*described))
+    expect_no_problem(public.mlp_problem(*described))
 
 
 # ---------------------------------------------------------------- Exercise 8
@@ -225,12 +221,12 @@ def _train_step(student, seed):
 
 @points(1, question="train_step")
 def test_train_step_sgd_update(student):
-    _expect(_train_step(student, 11))
+    expect_no_problem(_train_step(student, 11))
 
 
 @points(1, question="train_step")
 def test_train_step_second_batch(student):
-    _expect(_train_step(student, 12))
+    expect_no_problem(_train_step(student, 12))
 
 
 @points(2, question="mnist_accuracy")
