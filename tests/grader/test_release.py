@@ -12,7 +12,7 @@ import pytest
 
 import course_utils
 from grader import sandbox, versions
-from grader.integrity import grade_id, reconcile
+from grader.integrity import grade_id, is_instruction_text, reconcile
 from grader.labs import REPO, Lab
 from grader.release import (
     COLAB_LINK,
@@ -206,3 +206,25 @@ def test_grading_a_submission_from_an_earlier_release(history):
     assert result["status"] == "missing answer", result["reasons"]
     assert not any("tamper" in r or "changed" in r for r in result["reasons"])
     assert result["score"] > 0 and result["missing_answers"] == ["softplus_impl"]
+
+
+def test_version_changes_with_what_grading_depends_on_not_with_instruction_text():
+    notebook = nbformat.read(RELEASED[0], as_version=4)
+    version = versions.release_version(notebook)
+    text = next(c for c in notebook.cells if is_instruction_text(c))
+    text.source += "\nReworded."
+    assert versions.release_version(notebook) == version
+    check = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+    check.metadata.nbgrader.points += 1
+    assert versions.release_version(notebook) != version
+
+
+def test_archive_keeps_the_newest_releases(tmp_path):
+    lab = Lab(RELEASED[0].stem, tmp_path)
+    notebook = nbformat.read(RELEASED[0], as_version=4)
+    made = []
+    for number in range(1, 5):
+        notebook.cells[1].source += f"\n# release {number}"
+        notebook.metadata["course"] = {"lab": lab.name, "release": number}
+        made.append(versions.archive(lab, nbformat.from_dict(notebook), keep=2).stem)
+    assert sorted(versions.archived(lab)) == sorted(made[2:])
