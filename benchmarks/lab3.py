@@ -1,25 +1,25 @@
-"""Benchmark of lab 3: per-group accuracy of a standard CNN vs the DB-VAE, and the smoke-mode time.
+"""Benchmark of lab 3: per-group accuracy of a standard CNN vs the DB-VAE, paired by seed, and the smoke-mode time.
 
 Usage::
 
-    COURSE_DATA_DIR=... python benchmarks/lab3.py [--quick] [--seeds 5] [--epochs 8] [--size 64]
+    COURSE_DATA_DIR=... python benchmarks/lab3.py [--seeds 5] [--epochs 8] [--set KL_WEIGHT=0.001 ...]
 
-1. Runs the definition cells of the solution notebook (models, the exercises with
-   their solutions, training loops) in this process, then trains for every seed:
-   the standard CNN, the DB-VAE and, as ablations, the DB-VAE without resampling and
-   two diagnostics that only the offline set allows (its training faces carry group
-   labels): an *oracle* CNN whose batches draw darker-skinned faces with probability
-   ``--oracle-share`` (what perfect group-aware resampling could do), and a CNN
-   trained on a set with ``--more-darker`` darker-skinned faces per gender instead of
-   the lab's 10 (what new examples, rather than repeated ones, do). It prints per model
-   the accuracy on each group (LF, LM, DF, DM), the mean over groups and the variance
-   across groups (in %^2, as in Amini et al. 2019), averaged over seeds.
+1. Runs the definition cells of the solution notebook (data, models, the exercises with
+   their solutions, training loops) in this process, then trains for every seed the
+   standard CNN and the DB-VAE and, as diagnostics, the DB-VAE without resampling and
+   an *oracle* CNN whose batches draw darker-skinned faces with probability
+   ``--oracle-share`` (what group-aware resampling could do; the offline set knows the
+   training faces' groups). Per model and seed it records the accuracy on each group
+   (LF, LM, DF, DM), the mean over groups, the variance across groups (in %^2, as in
+   Amini et al. 2019) and the share of the faces drawn for training batches that are
+   darker-skinned. It prints the runs, the paired differences DB-VAE minus CNN with their
+   seed-to-seed spread, and a summary table.
 2. Executes the whole solution notebook in smoke mode and prints its wall time.
 
-``--quick`` uses two epochs, 32x32 images and two seeds and skips nothing else.
-The face data source follows ``COURSE_FACES_SOURCE`` (default here: ``utkface``
-when the subset is in ``COURSE_DATA_DIR``, else ``auto``); the diagnostics need
-group labels on the training faces and run on the offline UTKFace set only.
+"Darker" and "lighter" are UTKFace's race annotation (Black, White), not a measurement of
+skin tone. ``--set NAME=VALUE`` replaces a constant of the notebook (``LATENT_DIM``,
+``KL_WEIGHT``, ``SMOOTHING``, ``BINS``, ``EPOCHS``...) before its cells run.
+The face data source follows ``COURSE_FACES_SOURCE`` (default here: ``utkface``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ DEFINITION_CELLS = ("imports", "data", "defs_cnn", "defs_cnn_train", "kl_impl", 
                     "defs_dbvae", "dbvae_loss_impl", "resampling_impl", "train_step_impl", "defs_dbvae_train")
 
 
-def notebook_namespace(size: int) -> dict:
-    """Execute the notebook's definition cells (and load the data at ``size`` pixels) into a namespace."""
+def notebook_namespace(settings: dict[str, str]) -> dict:
+    """Execute the notebook's definition cells into a namespace, with constants replaced by ``settings``."""
     import nbformat
 
     import course_utils
@@ -51,23 +51,35 @@ def notebook_namespace(size: int) -> dict:
     missing = [name for name in DEFINITION_CELLS if name not in cells]
     if missing:
         raise SystemExit(f"the notebook has no cells {missing}: update DEFINITION_CELLS")
+    unused = set(settings)
     namespace: dict = {"course_utils": course_utils}
     for name in DEFINITION_CELLS:
         source = cells[name]
-        if name == "data":
-            source = re.sub(r"^IMG_SIZE = .*$", f"IMG_SIZE = {size}", source, flags=re.M)
+        for constant, value in settings.items():
+            source, count = re.subn(rf"^{constant} = .*$", f"{constant} = {value}", source, flags=re.M)
+            unused -= {constant} if count else set()
         filename = f"<lab3 cell {name}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tf.function
         exec(compile(source, filename, "exec"), namespace)
+    if unused:
+        raise SystemExit(f"--set names constants the notebook does not define: {sorted(unused)}")
     return namespace
 
 
-def use_training_set(ns: dict, data) -> None:
-    """Point the notebook's training globals (x_train, y_train, face_index, nonface_index) at ``data``."""
-    import numpy as np
+def counting_sampler(make_batch_sampler, darker_rows, face_rows, counts: list[int]):
+    """Wrap the notebook's ``make_batch_sampler``: ``counts`` accumulates [darker faces drawn, faces drawn]."""
+    def factory(face_probabilities=None, rng=None):
+        sample = make_batch_sampler(face_probabilities, rng)
 
-    ns.update(data=data, x_train=data.x_train, y_train=data.y_train,
-              face_index=np.flatnonzero(data.y_train == 1), nonface_index=np.flatnonzero(data.y_train == 0))
+        def counted():
+            batch = sample()
+            counts[0] += int(darker_rows[batch].sum())
+            counts[1] += int(face_rows[batch].sum())
+            return batch
+
+        return counted
+
+    return factory
 
 
 def darker_oracle_probabilities(darker, share: float):
@@ -77,66 +89,93 @@ def darker_oracle_probabilities(darker, share: float):
     return np.where(darker, share / darker.sum(), (1 - share) / (~darker).sum())
 
 
-def compare(seeds: int, epochs: int, size: int, oracle_share: float, more_darker: int) -> dict:
+def compare(seeds: int, oracle_share: float, settings: dict[str, str], diagnostics: bool = True) -> dict:
     import numpy as np
 
-    ns = notebook_namespace(size)
-    groups, lab_data = ns["faces"].GROUPS, ns["data"]
-    labelled = lab_data.source.startswith("utkface")  # the offline set knows the training faces' groups
-    more_data = ns["faces"].load_utkface(size, darker_train_per_gender=more_darker) if labelled else None
-    darker = np.isin(lab_data.group_train[ns["face_index"]], [2, 3])  # (n_faces,), all False without labels
+    ns = notebook_namespace(settings)
+    epochs = ns["EPOCHS"]
+    groups, data = ns["faces"].GROUPS, ns["data"]
+    darker_rows = np.isin(data.group_train, [2, 3])       # (n_train,)
+    face_rows = data.y_train == 1
+    darker = darker_rows[ns["face_index"]]                 # (n_faces,)
+    labelled = bool(darker.any())  # the MIT file carries no group labels
     uniform_sampler = ns["make_batch_sampler"]
-    oracle_p = darker_oracle_probabilities(darker, oracle_share) if labelled else None
+    oracle_name = f"oracle CNN ({oracle_share:.0%})"
+    names = ["standard CNN", "DB-VAE"] + (["VAE, no resampling"] + [oracle_name] * labelled if diagnostics else [])
+    runs: dict[str, list[dict]] = {name: [] for name in names}
 
-    def oracle_sampler(face_probabilities=None, rng=None):
-        return uniform_sampler(oracle_p, rng)
-
-    runs = {"standard CNN": [], "DB-VAE": [], "VAE, no resampling": []}
-    if labelled:
-        runs.update({f"oracle CNN ({oracle_share:.0%})": [], f"CNN, {more_darker}+{more_darker} darker": []})
-
-    def evaluate(name, predict_logit):
-        runs[name].append(ns["group_accuracy"](predict_logit, ns["x_eval"], ns["y_eval"], ns["group_eval"]))
+    def train(name: str, seed: int):
+        """Train model ``name`` with ``seed``; return its logit function (float images -> (n,) logits)."""
+        if name == "standard CNN":
+            cnn = ns["train_standard_cnn"](epochs, seed)
+            return lambda x: cnn(x, training=False)
+        if name == oracle_name:
+            counting = ns["make_batch_sampler"]
+            oracle_p = darker_oracle_probabilities(darker, oracle_share)
+            ns["make_batch_sampler"] = lambda face_probabilities=None, rng=None: counting(oracle_p, rng)
+            cnn = ns["train_standard_cnn"](epochs, seed)
+            return lambda x: cnn(x, training=False)
+        return ns["train_dbvae"](epochs, seed, resample=name == "DB-VAE")[0].predict_logit
 
     for seed in range(seeds):
-        start = time.time()
-        cnn = ns["train_standard_cnn"](epochs=epochs, seed=seed)
-        evaluate("standard CNN", lambda x, m=cnn: m(x, training=False))
-        dbvae, p = ns["train_dbvae"](epochs=epochs, seed=seed)
-        evaluate("DB-VAE", dbvae.predict_logit)
-        plain, _ = ns["train_dbvae"](epochs=epochs, seed=seed, resample=False)
-        evaluate("VAE, no resampling", plain.predict_logit)
-        message = (f"seed {seed}: darker faces are {darker.mean():.1%} of the training faces and get "
-                   f"{p[darker].sum():.1%} of the DB-VAE's final sampling probability")
-        if labelled:
-            ns["make_batch_sampler"] = oracle_sampler
-            oracle = ns["train_standard_cnn"](epochs=epochs, seed=seed)
+        print(f"seed {seed}", flush=True)
+        for name in names:
+            counts = [0, 0]
+            ns["make_batch_sampler"] = counting_sampler(uniform_sampler, darker_rows, face_rows, counts)
+            start = time.time()
+            predict = train(name, seed)
             ns["make_batch_sampler"] = uniform_sampler
-            evaluate(f"oracle CNN ({oracle_share:.0%})", lambda x, m=oracle: m(x, training=False))
-            use_training_set(ns, more_data)
-            more = ns["train_standard_cnn"](epochs=epochs, seed=seed)
-            use_training_set(ns, lab_data)
-            evaluate(f"CNN, {more_darker}+{more_darker} darker", lambda x, m=more: m(x, training=False))
-        print(f"{message} ({time.time() - start:.0f} s)", flush=True)
-        for name in runs:
-            ns["describe"](f"  {name[:11]}", runs[name][-1])
-    summary = {}
-    for name, accuracies in runs.items():
-        per_group = np.array([[a[g] for g in groups] for a in accuracies])
-        summary[name] = {
-            "per_group_mean": dict(zip(groups, per_group.mean(0).round(2).tolist(), strict=True)),
-            "mean_accuracy": float(per_group.mean(1).mean()), "mean_accuracy_sd": float(per_group.mean(1).std()),
-            "group_variance": float(per_group.var(1).mean()), "group_variance_sd": float(per_group.var(1).std()),
-            "non_face": float(np.mean([a["non-face"] for a in accuracies])),
-            "runs": accuracies,
-        }
-    print(f"\n{seeds} seeds, {epochs} epochs, {size}x{size} images, source: {lab_data.source}")
-    print(f"{'model':22s} {'LF':>6s} {'LM':>6s} {'DF':>6s} {'DM':>6s} | {'mean':>12s} | {'variance':>14s} | non-face")
-    for name, row in summary.items():
-        g = row["per_group_mean"]
-        print(f"{name:22s} " + " ".join(f"{g[k]:6.1f}" for k in groups)
-              + f" | {row['mean_accuracy']:5.1f} +- {row['mean_accuracy_sd']:3.1f} | "
-                f"{row['group_variance']:6.1f} +- {row['group_variance_sd']:5.1f} | {row['non_face']:5.1f}")
+            accuracy = ns["group_accuracy"](predict, ns["x_eval"], ns["y_eval"], ns["group_eval"])
+            per_group = np.array([accuracy[g] for g in groups])
+            runs[name].append({**accuracy, "mean": float(per_group.mean()), "variance": float(per_group.var()),
+                               "darker_draw_share": counts[0] / max(counts[1], 1), "seconds": time.time() - start})
+            if name == "DB-VAE":
+                runs[name][-1]["final_darker_probability"] = float(ns["sampling_history"][-1][darker].sum())
+            ns["describe"](f"  {name[:11]}", accuracy)
+            print(f"    darker share of face draws {runs[name][-1]['darker_draw_share']:.1%} "
+                  f"({runs[name][-1]['seconds']:.0f} s)", flush=True)
+    return summarise(runs, groups, data, darker, seeds, epochs, settings)
+
+
+def summarise(runs, groups, data, darker, seeds, epochs, settings) -> dict:
+    import numpy as np
+
+    def column(name, key):
+        return np.array([r[key] for r in runs[name]])
+
+    summary = {"source": data.source, "seeds": seeds, "epochs": epochs, "settings": settings,
+               "darker_share_of_training_faces": float(darker.mean()), "models": {}, "runs": runs}
+    print(f"\n{seeds} seeds, {epochs} epochs, settings {settings or 'as in the notebook'}, source: {data.source}")
+    print("'darker' = UTKFace race annotation Black, 'lighter' = White: an annotation, not a skin-tone measurement")
+    print(f"{'model':24s} " + " ".join(f"{g:>5s}" for g in groups)
+          + f" | {'mean acc':>12s} | {'variance %^2':>13s} | darker draws | non-face")
+    for name in runs:
+        mean, var = column(name, "mean"), column(name, "variance")
+        row = {"per_group": {g: float(column(name, g).mean()) for g in groups},
+               "mean_accuracy": float(mean.mean()), "mean_accuracy_sd": float(mean.std(ddof=1)) if seeds > 1 else 0.0,
+               "variance": float(var.mean()), "variance_sd": float(var.std(ddof=1)) if seeds > 1 else 0.0,
+               "darker_draw_share": float(column(name, "darker_draw_share").mean()),
+               "non_face": float(column(name, "non-face").mean())}
+        summary["models"][name] = row
+        print(f"{name:24s} " + " ".join(f"{row['per_group'][g]:5.1f}" for g in groups)
+              + f" | {row['mean_accuracy']:5.1f} +- {row['mean_accuracy_sd']:4.1f} | "
+                f"{row['variance']:5.1f} +- {row['variance_sd']:5.1f} | {row['darker_draw_share']:11.1%} | "
+                f"{row['non_face']:5.1f}")
+    if seeds > 1:
+        d_var = column("DB-VAE", "variance") - column("standard CNN", "variance")
+        d_mean = column("DB-VAE", "mean") - column("standard CNN", "mean")
+        paired = {"variance_diff": d_var.tolist(), "mean_accuracy_diff": d_mean.tolist(),
+                  "variance_diff_mean": float(d_var.mean()), "variance_diff_sd": float(d_var.std(ddof=1)),
+                  "mean_accuracy_diff_mean": float(d_mean.mean()), "mean_accuracy_diff_sd": float(d_mean.std(ddof=1))}
+        paired["target_met"] = bool(-d_var.mean() > d_var.std(ddof=1) and d_mean.mean() >= 0)
+        summary["paired"] = paired
+        print("\npaired by seed, DB-VAE minus standard CNN:")
+        print("  variance across groups: " + ", ".join(f"{v:+.1f}" for v in d_var)
+              + f" -> {d_var.mean():+.2f} (seed-to-seed sd {d_var.std(ddof=1):.2f})")
+        print("  mean accuracy:          " + ", ".join(f"{v:+.2f}" for v in d_mean)
+              + f" -> {d_mean.mean():+.2f} (sd {d_mean.std(ddof=1):.2f})")
+        verdict = "met" if paired["target_met"] else "NOT met"
+        print(f"  target (variance lower by more than its sd, mean accuracy not lower): {verdict}")
     return summary
 
 
@@ -153,30 +192,30 @@ def smoke_time() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds, 2 epochs, 32x32")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=None, help="default: the notebook's full-mode EPOCHS (8)")
-    parser.add_argument("--size", type=int, default=64, help="image side in pixels (the notebook's full mode: 64)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the notebook's full-mode EPOCHS")
     parser.add_argument("--oracle-share", type=float, default=0.25,
                         help="share of the oracle CNN's face draws that are darker-skinned faces")
-    parser.add_argument("--more-darker", type=int, default=90,
-                        help="darker-skinned training faces per gender of the diagnostic set (the lab has 10)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="replace a constant of the notebook, e.g. --set LATENT_DIM=16")
+    parser.add_argument("--no-diagnostics", action="store_true",
+                        help="train only the standard CNN and the DB-VAE (not the VAE without resampling, the oracle)")
     parser.add_argument("--skip-compare", action="store_true")
     parser.add_argument("--skip-smoke", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    if args.quick:
-        args.seeds, args.epochs, args.size = 2, 2, 32
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ["COURSE_MODE"] = "full"
-    data = os.environ.get("COURSE_DATA_DIR")
-    if "COURSE_FACES_SOURCE" not in os.environ and data and (Path(data) / "utkface_crop_part1_subset").is_dir():
-        os.environ["COURSE_FACES_SOURCE"] = "utkface"
+    os.environ.setdefault("COURSE_FACES_SOURCE", "utkface")
     sys.path.insert(0, str(ROOT))
+    settings = dict(item.split("=", 1) for item in args.set)
+    if args.epochs:
+        settings["EPOCHS"] = str(args.epochs)
     results = {}
     if not args.skip_compare:
-        results["compare"] = compare(args.seeds, args.epochs or 8, args.size, args.oracle_share, args.more_darker)
-        results["settings"] = {"seeds": args.seeds, "epochs": args.epochs or 8, "size": args.size}
+        results["compare"] = compare(args.seeds, args.oracle_share, settings, not args.no_diagnostics)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
     if not args.skip_smoke:
         results["smoke_seconds"] = smoke_time()
         print(f"\nsmoke-mode wall time of the solution notebook: {results['smoke_seconds']:.1f} s")

@@ -2,41 +2,48 @@
 
 :func:`load_faces` returns a :class:`FaceData`: a training set for a face
 detector and a separate evaluation set whose faces carry a group label
-(skin tone x gender, see :data:`GROUPS`). Three sources, picked by ``source``
-or by ``$COURSE_FACES_SOURCE``:
+(lighter / darker skin x female / male, see :data:`GROUPS`). Images stay
+**uint8** (0..255) so that a 110,000-image training set fits in memory; convert
+a batch at a time with :func:`to_float`. Three sources, picked by ``source`` or
+by ``$COURSE_FACES_SOURCE``:
 
+``"utkface"``
+    Real photographs in the setting of Amini et al. (2019): faces from UTKFace
+    (registered dataset ``utkface_aligned_cropped``) of which darker-skinned faces
+    are a planted minority (:data:`DARKER_SHARE` of the training faces), non-faces
+    from Tiny ImageNet (``tinyimagenet_val_negatives``), and a balanced evaluation
+    set (:data:`EVAL_PER_GROUP` faces per group) that shares no image, and no
+    byte-identical copy of an image, with training. Files come from
+    ``$COURSE_DATA_DIR``, the cache or a download (pinned GitHub commits), each checked
+    against the sha256 in the registry's manifest.
 ``"mit"``
     The training file of MIT 6.S191's debiasing lab, ``train_face.h5``: about
     110,000 64x64 images, CelebA faces and ImageNet non-faces. Its upstream link
     (:data:`MIT_TRAIN_FACE_URL`) is a Dropbox share that publishes no checksum,
     so the file is **not** verified against a known sha256; :func:`mit_train_file`
-    prints the sha256 of the copy it uses so that you can compare copies. To use
-    a copy you already have, set ``COURSE_FACES_H5=/path/to/train_face.h5`` or put
-    it at ``$COURSE_DATA_DIR/mit6s191_train_face/train_face.h5``.
-``"utkface"``
-    Offline, real photographs: faces from the balanced UTKFace subset in
-    ``$COURSE_DATA_DIR/utkface_crop_part1_subset`` and non-faces cropped from
-    pictures that ship with scikit-image and scikit-learn (none shows a person).
-    The training set is made **imbalanced on purpose**: only a few darker-skinned
-    faces; the evaluation set is balanced over the four groups and disjoint
-    from training (other photographs and other non-face pictures).
+    prints the sha256 of the copy it uses. To use a copy you already have, set
+    ``COURSE_FACES_H5=/path/to/train_face.h5`` or put it at
+    ``$COURSE_DATA_DIR/mit6s191_train_face/train_face.h5``. Evaluation: the first
+    :data:`COLAB_EVAL_PER_GROUP` faces per group of the UTKFace evaluation set and as many
+    Tiny ImageNet non-faces, downloaded and verified when not local (:func:`load_eval_set`).
 ``"synthetic"``
     A generated fixture (drawn "faces" of varied skin tone against textures)
     for when no real data is available. Only good for testing the code path.
 
-``"auto"`` (the default) takes ``"mit"`` when its file is found locally (or,
-with ``download=True``, can be downloaded), else ``"utkface"`` when the subset
-is in ``COURSE_DATA_DIR``, else ``"synthetic"`` with a warning.
+``"auto"`` (the default) takes ``"utkface"`` when its folders are in ``COURSE_DATA_DIR``;
+else ``"mit"`` when its file is found (or, with ``download=True``, can be downloaded);
+else ``"utkface"`` by download; else ``"synthetic"`` with a warning.
 
-Skin tone in the offline set follows the UTKFace race label (White = lighter,
-Black = darker): a coarse stand-in for a skin-type scale such as Fitzpatrick's,
-used here only because it is the label that exists.
+Skin tone follows UTKFace's race **annotation** (White = lighter, Black = darker): a label
+given to each photograph by an algorithm checked by a person, not a measurement of skin tone
+(such as a Fitzpatrick type); it is used here only because it is the label that exists.
 """
 
 from __future__ import annotations
 
-import csv
+import io
 import os
+import re
 import shutil
 import tempfile
 import urllib.request
@@ -52,6 +59,9 @@ from course_utils.datasets import (
     cache_dir,
     data_dir,
     fetch,
+    fetch_many,
+    manifest_files,
+    read_verified,
     sha256_of,
 )
 
@@ -61,35 +71,35 @@ GROUP_NAMES = {"LF": "lighter female", "LM": "lighter male", "DF": "darker femal
 NOT_A_FACE = -1
 """Group code of a non-face (and of a face whose group is unknown)."""
 
+UTKFACE = "utkface_aligned_cropped"
+NEGATIVES = "tinyimagenet_val_negatives"
+DARKER_SHARE = 0.04
+"""Share of darker-skinned (UTKFace race "Black") faces among the training faces: a planted minority."""
+EVAL_PER_GROUP = 450
+"""Faces per group in the balanced evaluation set."""
+EVAL_NEGATIVES = 1000
+"""Non-faces in the evaluation set (the other Tiny ImageNet images are training non-faces)."""
+COLAB_EVAL_PER_GROUP = 100
+"""Faces per group (and non-faces / 4) of the evaluation subset that :func:`load_eval_set` downloads."""
+
+_UTK_RACE = {"L": 0, "D": 1}    # UTKFace race codes: 0 White, 1 Black, 2 Asian, 3 Indian, 4 Others
+_UTK_GENDER = {"M": 0, "F": 1}  # UTKFace gender codes: 0 male, 1 female
+_UTK_NAME = re.compile(r"UTKFace/(\d+)_([01])_([0-4])_\d+\.jpg\.chip\.jpg")
+
 MIT_TRAIN_FACE_URL = "https://www.dropbox.com/s/hlz8atheyozp1yx/train_face.h5?dl=1"
 MIT_TRAIN_FACE_SHA256: str | None = None
 """Unknown: upstream publishes no checksum for ``train_face.h5``."""
 
-UTKFACE_DIR = "utkface_crop_part1_subset"
-_UTK_RACE = {"lighter": 0, "darker": 1}  # UTKFace race codes: 0 White, 1 Black, 2 Asian, 3 Indian, 4 Others
-_UTK_GENDER = {"M": 0, "F": 1}           # UTKFace gender codes: 0 male, 1 female
-
-# Non-face pictures shipped inside installed packages: (package, name). No person in any of them.
-# skimage's astronaut and camera show people and are left out; "cat" is the same picture as "chelsea".
-TRAIN_BACKGROUNDS = (
-    ("skimage", "coffee"), ("skimage", "chelsea"), ("skimage", "hubble_deep_field"), ("skimage", "rocket"),
-    ("skimage", "immunohistochemistry"), ("skimage", "brick"), ("skimage", "grass"), ("skimage", "moon"),
-    ("skimage", "coins"), ("skimage", "text"), ("sklearn", "china.jpg"),
-)
-EVAL_BACKGROUNDS = (
-    ("skimage", "stereo_motorcycle"), ("skimage", "retina"), ("skimage", "gravel"), ("skimage", "clock"),
-    ("skimage", "page"), ("skimage", "cell"), ("sklearn", "flower.jpg"),
-)
-
 
 @dataclass
 class FaceData:
-    """A face-detection data set with group labels for evaluation.
+    """A face-detection data set with group labels.
 
-    Images are float32 RGB in ``[0, 1]`` of shape ``(n, size, size, 3)``; labels are
-    float32 ``1.0`` (face) or ``0.0`` (not a face) of shape ``(n,)``; groups are int
-    indices into :data:`GROUPS` of shape ``(n,)``, :data:`NOT_A_FACE` for non-faces
-    and for faces whose group is unknown (all faces of the MIT training file).
+    Images are uint8 RGB (0..255) of shape ``(n, size, size, 3)``: convert a batch with
+    :func:`to_float`. Labels are float32 ``1.0`` (face) or ``0.0`` (not a face) of shape
+    ``(n,)``; groups are int indices into :data:`GROUPS` of shape ``(n,)``,
+    :data:`NOT_A_FACE` for non-faces and for faces whose group is unknown (all faces of
+    the MIT training file).
     """
 
     x_train: np.ndarray
@@ -101,20 +111,28 @@ class FaceData:
     source: str
 
     def summary(self) -> str:
-        """One line per split: sizes and faces per group."""
+        """One line per split: sizes, faces per group and the share of darker-skinned faces."""
         lines = [f"source: {self.source}"]
         for split, y, g in (("train", self.y_train, self.group_train), ("eval", self.y_eval, self.group_eval)):
             counts = ", ".join(f"{name} {int(np.sum(g == i))}" for i, name in enumerate(GROUPS))
-            lines.append(f"{split:5s}: {len(y):6d} images, {int(y.sum()):6d} faces ({counts}), "
-                         f"{int(len(y) - y.sum()):6d} non-faces")
+            n_faces = int(y.sum())
+            darker = int(np.isin(g, [2, 3]).sum())
+            share = f", darker {darker / n_faces:.1%} of faces" if n_faces and np.any(g >= 0) else ""
+            lines.append(f"{split:5s}: {len(y):6d} images, {n_faces:6d} faces ({counts}{share}), "
+                         f"{len(y) - n_faces:6d} non-faces")
         return "\n".join(lines)
+
+
+def to_float(images) -> np.ndarray:
+    """uint8 images (..., 3) in 0..255 -> float32 in [0, 1] (one batch at a time, never the whole set)."""
+    return np.asarray(images, dtype=np.float32) / 255.0
 
 
 # ---------------------------------------------------------------------------------------------
 # image helpers
 
 def _to_square_rgb(image, size: int) -> np.ndarray:
-    """A PIL image or uint8/float array -> float32 (size, size, 3) in [0, 1]."""
+    """A PIL image or an array -> uint8 (size, size, 3): centre square crop, resized."""
     from PIL import Image
 
     if not isinstance(image, Image.Image):
@@ -122,144 +140,157 @@ def _to_square_rgb(image, size: int) -> np.ndarray:
         if array.dtype != np.uint8:
             array = np.clip(array.astype(np.float64) * (255 if array.max() <= 1.0 else 1), 0, 255).astype(np.uint8)
         image = Image.fromarray(array)
+    image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale that is still >= size
     image = image.convert("RGB")
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
-    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
-    return np.asarray(image, dtype=np.float32) / 255.0
+    if side != size or width != height:
+        image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
 
 
-def _background(package: str, name: str) -> np.ndarray:
-    """One non-face picture from an installed package as a uint8 RGB array."""
-    if package == "skimage":
-        import skimage.data
-
-        image = getattr(skimage.data, name)()
-        image = np.asarray(image[0] if isinstance(image, tuple) else image)  # stereo pairs: left view
-    else:  # read the JPEG directly: importing sklearn.datasets takes seconds
-        from importlib.util import find_spec
-
-        from PIL import Image
-
-        folder = Path(find_spec(package).submodule_search_locations[0]) / "datasets" / "images"
-        image = np.asarray(Image.open(folder / name).convert("RGB"))
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    return image[..., :3].astype(np.uint8)
-
-
-def background_crops(pictures, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` random square crops (10-60% of the shorter side, random flips) resized to ``size``.
-
-    ``pictures`` is a sequence of ``(package, name)`` pairs such as :data:`TRAIN_BACKGROUNDS`.
-    Returns float32 ``(n, size, size, 3)`` in ``[0, 1]``.
-    """
+def read_images(dataset: str, names: list[str], size: int, *, download: bool = True,
+                progress: bool = True) -> np.ndarray:
+    """Images of a registered folder dataset as uint8 ``(len(names), size, size, 3)``, each file sha256-checked."""
     from PIL import Image
 
-    images = [_background(*picture) for picture in pictures]
-    crops = np.empty((n, size, size, 3), np.float32)
-    for k in range(n):
-        image = images[rng.integers(len(images))]
-        height, width = image.shape[:2]
-        side = int(rng.uniform(0.1, 0.6) * min(height, width))
-        top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
-        crop = image[top:top + side, left:left + side]
-        if rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        crops[k] = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((size, size), Image.BILINEAR),
-                              dtype=np.float32) / 255.0
-    return crops
+    paths = fetch_many(dataset, names, download=download, progress=progress)
+    images = np.empty((len(names), size, size, 3), np.uint8)
+    for k, (name, path) in enumerate(zip(names, paths, strict=True)):
+        images[k] = _to_square_rgb(Image.open(io.BytesIO(read_verified(dataset, path, name))), size)
+    return images
 
 
 # ---------------------------------------------------------------------------------------------
-# sources
+# the UTKFace / Tiny ImageNet split
+
+@dataclass(frozen=True)
+class Split:
+    """File names of one split of the offline set; groups index :data:`GROUPS`.
+
+    ``eval_faces`` lists each group's faces in a fixed random order, group after group, so that
+    the first ``k`` of every group form a smaller balanced subset (:func:`load_eval_set`).
+    """
+
+    train_faces: tuple[str, ...]
+    train_groups: tuple[int, ...]
+    train_negatives: tuple[str, ...]
+    eval_faces: tuple[str, ...]
+    eval_groups: tuple[int, ...]
+    eval_negatives: tuple[str, ...]
+
+
+def utkface_cells() -> dict[tuple[int, int], list[str]]:
+    """UTKFace file names by (race, gender) code, sorted; one name per distinct file content.
+
+    Drops the names without a race field and keeps, of every group of byte-identical
+    copies (same sha256), only the first name, so that no image can be in two splits.
+    """
+    seen: set[str] = set()
+    cells: dict[tuple[int, int], list[str]] = {}
+    for name, remote in sorted(manifest_files(REGISTRY[UTKFACE].manifest).items()):
+        match = _UTK_NAME.fullmatch(name)
+        if match is None or remote.sha256 in seen:
+            continue
+        seen.add(remote.sha256)
+        cells.setdefault((int(match.group(3)), int(match.group(2))), []).append(name)
+    return cells
+
+
+def utkface_split(*, darker_share: float = DARKER_SHARE, eval_per_group: int = EVAL_PER_GROUP,
+                  eval_negatives: int = EVAL_NEGATIVES, max_train_faces: int | None = None,
+                  split_seed: int = 0) -> Split:
+    """Which files go where; depends only on the arguments (no file is read).
+
+    Evaluation: ``eval_per_group`` faces of each group (UTKFace White / Black x female / male)
+    and ``eval_negatives`` Tiny ImageNet images. Training: the other White faces (at most
+    ``max_train_faces * (1 - darker_share)``), Black faces, half of each gender, so that they are
+    ``darker_share`` of the training faces, and the other Tiny ImageNet images (at most half as many
+    as training faces when ``max_train_faces`` is set).
+    """
+    rng = np.random.default_rng(split_seed)
+    cells = utkface_cells()
+    order = {group: list(rng.permutation(cells[(_UTK_RACE[group[0]], _UTK_GENDER[group[1]])])) for group in GROUPS}
+    eval_faces, eval_groups, rest = [], [], {}
+    for index, group in enumerate(GROUPS):
+        if eval_per_group >= len(order[group]):
+            raise ValueError(f"eval_per_group={eval_per_group} leaves no training faces of group {group}")
+        eval_faces += order[group][:eval_per_group]
+        eval_groups += [index] * eval_per_group
+        rest[group] = order[group][eval_per_group:]
+    lighter = rest["LF"] + rest["LM"]
+    if max_train_faces is not None:
+        lighter = list(rng.permutation(lighter)[: int(round(max_train_faces * (1 - darker_share)))])
+    per_gender = int(round(darker_share / (1 - darker_share) * len(lighter) / 2))
+    if per_gender > min(len(rest["DF"]), len(rest["DM"])):
+        raise ValueError(f"darker_share={darker_share} needs {per_gender} darker faces per gender; there are fewer")
+    train_faces = lighter + rest["DF"][:per_gender] + rest["DM"][:per_gender]
+    groups = {name: GROUPS.index(group) for group in ("LF", "LM") for name in rest[group]}
+    train_groups = [groups[name] for name in lighter] + [2] * per_gender + [3] * per_gender
+    negatives = sorted(manifest_files(REGISTRY[NEGATIVES].manifest))
+    negatives = list(np.random.default_rng([split_seed, 1]).permutation(negatives))
+    train_negatives = negatives[eval_negatives:]
+    if max_train_faces is not None:
+        train_negatives = train_negatives[: len(train_faces) // 2]
+    return Split(tuple(train_faces), tuple(train_groups), tuple(train_negatives), tuple(eval_faces),
+                 tuple(eval_groups), tuple(negatives[:eval_negatives]))
+
 
 def utkface_available() -> bool:
-    """True when ``$COURSE_DATA_DIR`` holds the UTKFace subset."""
+    """True when ``$COURSE_DATA_DIR`` holds the UTKFace and Tiny ImageNet folders."""
     seeded = data_dir()
-    return seeded is not None and (seeded / UTKFACE_DIR / "labels.csv").is_file()
+    return seeded is not None and (seeded / UTKFACE / "UTKFace").is_dir() and (seeded / NEGATIVES / "val").is_dir()
 
 
-def _utkface_cells(root: Path) -> dict[tuple[int, int], list[str]]:
-    """File names of the subset grouped by (race, gender), sorted."""
-    cells: dict[tuple[int, int], list[str]] = {}
-    with open(root / "labels.csv", newline="") as handle:
-        for row in csv.DictReader(handle):
-            cells.setdefault((int(row["race"]), int(row["gender"])), []).append(row["file"])
-    return {key: sorted(files) for key, files in cells.items()}
-
-
-def load_utkface(size: int = 32, *, eval_per_group: int = 100, darker_train_per_gender: int = 10,
-                 other_races: tuple[int, ...] = (2,), negatives_per_face: float = 1.0,
-                 split_seed: int = 0) -> FaceData:
-    """The offline face set: imbalanced training, balanced disjoint evaluation.
-
-    Evaluation: ``eval_per_group`` faces of each group in :data:`GROUPS` (White
-    and Black UTKFace faces, by gender) and as many non-faces cropped from
-    :data:`EVAL_BACKGROUNDS`. Training: the remaining White faces, only
-    ``darker_train_per_gender`` Black faces per gender, all faces of
-    ``other_races`` (UTKFace codes: 2 Asian, 3 Indian, 4 Others; default Asian only), and
-    ``negatives_per_face`` non-faces per face cropped from :data:`TRAIN_BACKGROUNDS`.
-    The split depends only on ``split_seed``.
-    """
-    from PIL import Image
-
-    root = data_dir() / UTKFACE_DIR if data_dir() is not None else None
-    if root is None or not (root / "labels.csv").is_file():
-        raise DataUnavailableError(
-            f"The UTKFace subset is not in $COURSE_DATA_DIR/{UTKFACE_DIR}. Point COURSE_DATA_DIR at a "
-            "folder that holds it, or use load_faces(source='synthetic').")
+def load_utkface(size: int = 64, *, darker_share: float = DARKER_SHARE, eval_per_group: int = EVAL_PER_GROUP,
+                 max_train_faces: int | None = None, split_seed: int = 0, download: bool = True) -> FaceData:
+    """The offline set of :func:`utkface_split` (see there), read and resized to ``size`` pixels."""
+    split = utkface_split(darker_share=darker_share, eval_per_group=eval_per_group, max_train_faces=max_train_faces,
+                          split_seed=split_seed, eval_negatives=min(EVAL_NEGATIVES, 4 * eval_per_group))
     rng = np.random.default_rng(split_seed)
-    cells = _utkface_cells(root)
-    train_files, train_groups, eval_files, eval_groups = [], [], [], []
-    for index, group in enumerate(GROUPS):
-        race, gender = _UTK_RACE["lighter" if group[0] == "L" else "darker"], _UTK_GENDER[group[1]]
-        files = list(cells[(race, gender)])
-        rng.shuffle(files)
-        if eval_per_group >= len(files):
-            raise ValueError(f"eval_per_group={eval_per_group} leaves no training faces of group {group}")
-        eval_files += files[:eval_per_group]
-        eval_groups += [index] * eval_per_group
-        rest = files[eval_per_group:]
-        if group[0] == "D":
-            rest = rest[:darker_train_per_gender]
-        train_files += rest
-        train_groups += [index] * len(rest)
-    for race in other_races:
-        for gender in (0, 1):
-            train_files += cells.get((race, gender), [])
-            train_groups += [NOT_A_FACE] * len(cells.get((race, gender), []))
 
-    def read(files):
-        return np.stack([_to_square_rgb(Image.open(root / name), size) for name in files]) if files else \
-            np.zeros((0, size, size, 3), np.float32)
+    def read(dataset, names):
+        return read_images(dataset, list(names), size, download=download)
 
-    faces_train, faces_eval = read(train_files), read(eval_files)
-    n_neg_train = int(round(negatives_per_face * len(train_files)))
-    neg_train = background_crops(TRAIN_BACKGROUNDS, n_neg_train, size, rng)
-    neg_eval = background_crops(EVAL_BACKGROUNDS, len(eval_files), size, rng)
-    return _assemble(faces_train, np.array(train_groups), neg_train, faces_eval, np.array(eval_groups), neg_eval,
-                     source=f"utkface (offline, {size}x{size})", rng=rng)
+    x_train, y_train, g_train = _joined(read(UTKFACE, split.train_faces), np.array(split.train_groups),
+                                        read(NEGATIVES, split.train_negatives), rng.permutation)
+    x_eval, y_eval, g_eval = _joined(read(UTKFACE, split.eval_faces), np.array(split.eval_groups),
+                                     read(NEGATIVES, split.eval_negatives), None)
+    share = np.isin(g_train, [2, 3]).sum() / y_train.sum()
+    return FaceData(x_train, y_train, g_train, x_eval, y_eval, g_eval,
+                    f"utkface + tiny imagenet ({size}x{size}, darker faces {share:.1%} of training faces)")
 
 
-def _assemble(faces_train, groups_train, neg_train, faces_eval, groups_eval, neg_eval, *, source, rng) -> FaceData:
-    def join(faces, groups, negatives, shuffle):
-        x = np.concatenate([faces, negatives]).astype(np.float32)
-        y = np.concatenate([np.ones(len(faces)), np.zeros(len(negatives))]).astype(np.float32)
-        g = np.concatenate([groups, np.full(len(negatives), NOT_A_FACE)]).astype(np.int64)
-        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
-        return x[order], y[order], g[order]
+def _joined(faces, groups, negatives, permutation):
+    """Faces and non-faces in one uint8 array with labels (n,) and groups (n,), shuffled by ``permutation``."""
+    x = np.concatenate([faces, negatives])
+    y = np.concatenate([np.ones(len(faces)), np.zeros(len(negatives))]).astype(np.float32)
+    g = np.concatenate([groups, np.full(len(negatives), NOT_A_FACE)]).astype(np.int64)
+    if permutation is None:
+        return x, y, g
+    order = permutation(len(x))
+    return x[order], y[order], g[order]
 
-    x_train, y_train, g_train = join(faces_train, groups_train, neg_train, shuffle=True)
-    x_eval, y_eval, g_eval = join(faces_eval, groups_eval, neg_eval, shuffle=False)
-    return FaceData(x_train, y_train, g_train, x_eval, y_eval, g_eval, source)
+
+def load_eval_set(size: int = 64, *, per_group: int = COLAB_EVAL_PER_GROUP, download: bool = True,
+                  split_seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A balanced evaluation set of real faces: the first ``per_group`` faces of each group of the
+    offline evaluation set and ``4 * per_group`` of its non-faces.
+
+    Where the data folders are not local the files (a few hundred, about 8 MB) are downloaded in
+    parallel from pinned GitHub commits, checked against their sha256 and cached. Returns uint8
+    images ``(n, size, size, 3)``, float32 labels ``(n,)`` and groups ``(n,)``.
+    """
+    split = utkface_split(split_seed=split_seed)
+    chosen = [k for k, g in enumerate(split.eval_groups) if k - split.eval_groups.index(g) < per_group]
+    faces = read_images(UTKFACE, [split.eval_faces[k] for k in chosen], size, download=download)
+    negatives = read_images(NEGATIVES, list(split.eval_negatives[: 4 * per_group]), size, download=download)
+    return _joined(faces, np.array([split.eval_groups[k] for k in chosen]), negatives, None)
 
 
 def load_mit_test_faces(size: int = 64, *, download: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The 20 MIT 6.S191 test faces (sha256-verified): images ``(20, size, size, 3)`` and group indices ``(20,)``."""
+    """The 20 MIT 6.S191 test faces (sha256-verified): uint8 images ``(20, size, size, 3)`` and groups ``(20,)``."""
     from PIL import Image
 
     images, groups = [], []
@@ -269,6 +300,9 @@ def load_mit_test_faces(size: int = 64, *, download: bool = True) -> tuple[np.nd
         groups.append(GROUPS.index(remote.name.split("/")[0]))
     return np.stack(images), np.array(groups, dtype=np.int64)
 
+
+# ---------------------------------------------------------------------------------------------
+# MIT 6.S191's training file
 
 def mit_train_file(*, download: bool = True, timeout: float = 60.0) -> Path:
     """Path of MIT 6.S191's ``train_face.h5``: ``$COURSE_FACES_H5``, the data folder, the cache or a download.
@@ -307,42 +341,39 @@ def mit_train_file(*, download: bool = True, timeout: float = 60.0) -> Path:
         f"Cannot get MIT 6.S191's train_face.h5 from {MIT_TRAIN_FACE_URL} ({error}).\n"
         "The link may be gone. Fixes: set COURSE_FACES_H5=/path/to/train_face.h5 to use a copy you have,\n"
         f"or put it at {cached} (or $COURSE_DATA_DIR/mit6s191_train_face/train_face.h5);\n"
-        "or use the offline faces: COURSE_FACES_SOURCE=utkface (needs the UTKFace subset in COURSE_DATA_DIR)\n"
+        "or use the UTKFace faces: COURSE_FACES_SOURCE=utkface (from COURSE_DATA_DIR or by download)\n"
         "or COURSE_FACES_SOURCE=synthetic (generated, for testing only).")
 
 
-def load_mit(size: int = 64, *, max_train: int | None = None, download: bool = True, seed: int = 0) -> FaceData:
-    """Training images from MIT 6.S191's ``train_face.h5``; evaluation on balanced groups.
+def load_mit(size: int = 64, *, max_train: int | None = None, download: bool = True, seed: int = 0,
+             eval_per_group: int = COLAB_EVAL_PER_GROUP) -> FaceData:
+    """Training images of MIT 6.S191's ``train_face.h5``, kept as uint8; evaluation from :func:`load_eval_set`.
 
-    The evaluation faces are the UTKFace groups when the subset is in ``COURSE_DATA_DIR``,
-    else the 20 MIT test faces; non-faces are crops of :data:`EVAL_BACKGROUNDS`.
-    ``max_train`` keeps a random subset of the training file.
+    The file stores ``images`` (n, 64, 64, 3) uint8 in BGR order and ``labels`` (n, 1). The images are
+    read once into one uint8 array and ``x_train`` is its RGB *view* (no copy); at another ``size``
+    they are resized image by image. ``max_train`` keeps a random subset of the file.
     """
     import h5py
 
     rng = np.random.default_rng(seed)
     with h5py.File(mit_train_file(download=download), "r") as handle:
         total = handle["labels"].shape[0]
-        keep = np.sort(rng.choice(total, max_train, replace=False)) if max_train and max_train < total \
-            else np.arange(total)
-        images = handle["images"][keep] if len(keep) < total else handle["images"][:]
-        labels = handle["labels"][keep].reshape(-1).astype(np.float32)
-    images = images[..., ::-1]  # stored as BGR
-    if images.shape[1] != size:
-        images = np.stack([_to_square_rgb(image, size) for image in images])
-    else:
-        images = images.astype(np.float32) / 255.0
-    if utkface_available():
-        offline = load_utkface(size, split_seed=seed)
-        faces_eval = offline.x_eval[offline.y_eval == 1]
-        groups_eval = offline.group_eval[offline.y_eval == 1]
-    else:
-        faces_eval, groups_eval = load_mit_test_faces(size, download=download)
-    neg_eval = background_crops(EVAL_BACKGROUNDS, len(faces_eval), size, rng)
-    faces, negatives = images[labels == 1], images[labels == 0]
-    return _assemble(faces, np.full(len(faces), NOT_A_FACE), negatives, faces_eval, groups_eval, neg_eval,
-                     source=f"mit train_face.h5 ({len(images)} images, {size}x{size})", rng=rng)
+        if max_train and max_train < total:
+            keep = np.sort(rng.choice(total, max_train, replace=False))
+            images, labels = handle["images"][keep], handle["labels"][keep]
+        else:
+            images, labels = handle["images"][:], handle["labels"][:]
+    x_train = images[..., ::-1]  # BGR -> RGB, a view
+    if x_train.shape[1] != size:
+        x_train = np.stack([_to_square_rgb(image, size) for image in x_train])
+    y_train = labels.reshape(-1).astype(np.float32)
+    x_eval, y_eval, g_eval = load_eval_set(size, per_group=eval_per_group, download=download, split_seed=seed)
+    return FaceData(x_train, y_train, np.full(len(y_train), NOT_A_FACE, np.int64), x_eval, y_eval, g_eval,
+                    f"mit train_face.h5 ({len(y_train)} images, {size}x{size}); evaluation: utkface + tiny imagenet")
 
+
+# ---------------------------------------------------------------------------------------------
+# the generated fixture
 
 def _synthetic_face(tone: float, female: bool, size: int, rng: np.random.Generator) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size] / (size - 1) * 2 - 1
@@ -358,14 +389,14 @@ def _synthetic_face(tone: float, female: bool, size: int, rng: np.random.Generat
     for ex in (-0.25, 0.25):
         image[((xx - cx - ex) ** 2 + (yy - cy + 0.2) ** 2) < 0.01] = 0.05
     image[(np.abs(xx - cx) < 0.25) & (np.abs(yy - cy - 0.4) < 0.04)] = [0.5, 0.1, 0.1]
-    return np.clip(image + rng.normal(0, 0.03, image.shape), 0, 1).astype(np.float32)
+    return np.clip(image + rng.normal(0, 0.03, image.shape), 0, 1)
 
 
 def _synthetic_nonface(size: int, rng: np.random.Generator) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size] / size
     freq, phase = rng.uniform(1, 8, 2), rng.uniform(0, 2 * np.pi, 3)
     image = np.stack([0.5 + 0.4 * np.sin(2 * np.pi * (freq[0] * xx + freq[1] * yy) + p) for p in phase], -1)
-    return np.clip(image + rng.normal(0, 0.05, image.shape), 0, 1).astype(np.float32)
+    return np.clip(image + rng.normal(0, 0.05, image.shape), 0, 1)
 
 
 def load_synthetic(size: int = 32, *, n_train_faces: int = 600, eval_per_group: int = 50,
@@ -378,44 +409,58 @@ def load_synthetic(size: int = 32, *, n_train_faces: int = 600, eval_per_group: 
     """
     rng = np.random.default_rng(seed)
 
+    def uint8(images):
+        return np.round(np.stack(images) * 255).astype(np.uint8)
+
     def faces(groups):
-        return np.stack([_synthetic_face(rng.uniform(0.85, 1.05) if GROUPS[g][0] == "L" else rng.uniform(0.25, 0.45),
-                                         GROUPS[g][1] == "F", size, rng) for g in groups])
+        return uint8([_synthetic_face(rng.uniform(0.85, 1.05) if GROUPS[g][0] == "L" else rng.uniform(0.25, 0.45),
+                                      GROUPS[g][1] == "F", size, rng) for g in groups])
 
     n_dark = int(round(darker_fraction * n_train_faces))
     train_groups = np.concatenate([rng.integers(0, 2, n_train_faces - n_dark), rng.integers(2, 4, n_dark)])
     eval_groups = np.repeat(np.arange(len(GROUPS)), eval_per_group)
-    neg_train = np.stack([_synthetic_nonface(size, rng) for _ in range(n_train_faces)])
-    neg_eval = np.stack([_synthetic_nonface(size, rng) for _ in range(len(eval_groups))])
-    return _assemble(faces(train_groups), train_groups, neg_train, faces(eval_groups), eval_groups, neg_eval,
-                     source=f"synthetic fixture ({size}x{size})", rng=rng)
+    neg_train = uint8([_synthetic_nonface(size, rng) for _ in range(n_train_faces)])
+    neg_eval = uint8([_synthetic_nonface(size, rng) for _ in range(len(eval_groups))])
+    train = _joined(faces(train_groups), train_groups, neg_train, rng.permutation)
+    return FaceData(*train, *_joined(faces(eval_groups), eval_groups, neg_eval, None),
+                    source=f"synthetic fixture ({size}x{size})")
 
 
-def load_faces(size: int = 32, *, source: str | None = None, download: bool = True,
-               max_train: int | None = None, split_seed: int = 0) -> FaceData:
-    """Load the lab's face data; ``source`` is ``"auto"``, ``"mit"``, ``"utkface"`` or ``"synthetic"``.
+# ---------------------------------------------------------------------------------------------
+
+def load_faces(size: int = 64, *, source: str | None = None, download: bool = True,
+               max_train: int | None = None, eval_per_group: int = EVAL_PER_GROUP, split_seed: int = 0) -> FaceData:
+    """Load the lab's face data; ``source`` is ``"auto"``, ``"utkface"``, ``"mit"`` or ``"synthetic"``.
 
     ``source=None`` reads ``$COURSE_FACES_SOURCE`` (default ``"auto"``, see the module
-    docstring). ``max_train`` caps the number of training images of the MIT file.
+    docstring). ``max_train`` caps the number of training faces (UTKFace) or images (MIT file);
+    ``eval_per_group`` sets the evaluation faces per group (UTKFace; at most
+    :data:`COLAB_EVAL_PER_GROUP` with the MIT file).
     """
     source = (source or os.environ.get("COURSE_FACES_SOURCE") or "auto").strip().lower()
-    if source == "mit":
-        return load_mit(size, max_train=max_train, download=download, seed=split_seed)
-    if source == "utkface":
-        return load_utkface(size, split_seed=split_seed)
+
+    def utkface(download=download):
+        return load_utkface(size, eval_per_group=eval_per_group, max_train_faces=max_train, split_seed=split_seed,
+                            download=download)
+
+    def mit():
+        return load_mit(size, max_train=max_train, download=download, seed=split_seed,
+                        eval_per_group=min(eval_per_group, COLAB_EVAL_PER_GROUP))
+
+    if source in ("utkface", "mit"):
+        return utkface() if source == "utkface" else mit()
     if source == "synthetic":
         return load_synthetic(size, seed=split_seed)
     if source != "auto":
-        raise ValueError(f"unknown face data source {source!r}; use auto, mit, utkface or synthetic")
+        raise ValueError(f"unknown face data source {source!r}; use auto, utkface, mit or synthetic")
+    if utkface_available():
+        return utkface()
     try:
-        return load_mit(size, max_train=max_train, download=download, seed=split_seed)
+        return mit()
     except DataUnavailableError as error:
-        if utkface_available():
-            if download:
-                warnings.warn(f"{error}\nUsing the offline UTKFace faces instead.", stacklevel=2)
-            return load_utkface(size, split_seed=split_seed)
         if download:
-            raise
-    warnings.warn("No real face data found (no train_face.h5, no UTKFace subset in COURSE_DATA_DIR): "
+            warnings.warn(f"{error}\nUsing the UTKFace faces instead.", stacklevel=2)
+            return utkface()
+    warnings.warn("No real face data found (no train_face.h5, no UTKFace folder in COURSE_DATA_DIR): "
                   "using a generated fixture. Results say nothing about real faces.", stacklevel=2)
     return load_synthetic(size, seed=split_seed)

@@ -3,13 +3,19 @@
 Each check runs the student's function on small fixed inputs and compares it
 with a NumPy reference written here, or tests a property (sample moments,
 probabilities that sum to one, weights that a step must or must not change).
+A function that calls an earlier exercise (``vae_loss`` calls ``kl_divergence``...)
+is judged with *reference* versions of what it calls, so one mistake fails one
+check only; when a result matches a typical mistake, the message names it.
 """
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
+
 import numpy as np
 
-from course_utils.checks import public_check, require, require_close
+from course_utils.checks import Problem, array_problem, public_check, require, require_close
 
 
 def _np(value) -> np.ndarray:
@@ -47,6 +53,65 @@ def sampling_probabilities_reference(mu, bins: int = 10, smoothing: float = 0.00
     return probabilities / probabilities.sum()
 
 
+def tf_kl_divergence(mu, logvar):
+    """Reference ``kl_divergence`` in TensorFlow: (n, k), (n, k) -> (n,)."""
+    import tensorflow as tf
+
+    return 0.5 * tf.reduce_sum(tf.exp(logvar) + tf.square(mu) - 1.0 - logvar, axis=-1)
+
+
+def tf_vae_loss(x, x_recon, mu, logvar, kl_weight=0.0005):
+    """Reference ``vae_loss`` in TensorFlow: images (n, h, w, c), latents (n, k) -> (n,)."""
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.abs(x - x_recon), axis=(1, 2, 3)) + kl_weight * tf_kl_divergence(mu, logvar)
+
+
+def tf_debiasing_loss(x, x_recon, y, y_logit, mu, logvar, kl_weight=0.0005):
+    """Reference ``debiasing_loss`` in TensorFlow: per-image loss (n,)."""
+    import tensorflow as tf
+
+    y = tf.cast(y, tf.float32)
+    return (tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=y_logit)
+            + y * tf_vae_loss(x, x_recon, mu, logvar, kl_weight))
+
+
+REFERENCES = {"kl_divergence": tf_kl_divergence, "vae_loss": tf_vae_loss, "debiasing_loss": tf_debiasing_loss}
+
+
+def with_references(function: Callable, *names: str) -> Callable:
+    """``function`` with the global ``names`` bound to the references above (a plain function only)."""
+    if not isinstance(function, types.FunctionType):
+        return function
+    rebound = types.FunctionType(function.__code__, {**function.__globals__, **{n: REFERENCES[n] for n in names}},
+                                 function.__name__, function.__defaults__, function.__closure__)
+    rebound.__kwdefaults__ = function.__kwdefaults__
+    return rebound
+
+
+def diagnose(got, expected, mistakes: dict[str, object], *, what: str, atol: float = 1e-4, rtol: float = 1e-4) -> None:
+    """Stop the check unless ``got`` matches ``expected``; when it matches a typical mistake, name it.
+
+    ``mistakes`` maps a message to the value that mistake produces.
+    """
+    if array_problem(got, expected, what=what, atol=atol, rtol=rtol) is None:
+        return
+    for message, wrong in mistakes.items():
+        if array_problem(got, wrong, atol=atol, rtol=rtol) is None:
+            require(False, f"{what}: {message}")
+    require_close(got, expected, what=what, atol=atol, rtol=rtol)
+
+
+def _max_of_unnormalised(mu, bins: int = 10, smoothing: float = 0.001) -> np.ndarray:
+    """The mistake of taking the maximum of the raw inverse densities w_j (not of w_j / sum(w_j))."""
+    weights = np.zeros(len(mu))
+    for j in range(mu.shape[1]):
+        density, edges = np.histogram(mu[:, j], bins=bins, density=True)
+        edges[0], edges[-1] = -np.inf, np.inf
+        weights = np.maximum(weights, 1.0 / (density[np.digitize(mu[:, j], edges) - 1] + smoothing))
+    return weights / weights.sum()
+
+
 def _tf_inputs(*arrays):
     import tensorflow as tf
 
@@ -60,7 +125,15 @@ def check_kl_divergence(kl_divergence) -> None:
     got = _np(kl_divergence(*_tf_inputs(mu, logvar)))
     require(got.shape == (6,), f"expected one KL value per row, shape (6,), got shape {got.shape} "
                                "(sum over the latent axis, axis=-1, and nothing else)")
-    require_close(got, kl_reference(mu, logvar), what="KL divergence", atol=1e-4, rtol=1e-4)
+    terms = np.exp(logvar) + mu ** 2 - 1.0 - logvar
+    diagnose(got, kl_reference(mu, logvar), {
+        "the factor 1/2 is missing": terms.sum(-1),
+        "you averaged over the latent dimensions; the KL divergence is their sum": 0.5 * terms.mean(-1),
+        "you used sigma = exp(logvar / 2) where the formula has the variance sigma^2 = exp(logvar)":
+            0.5 * np.sum(np.exp(0.5 * logvar) + mu ** 2 - 1.0 - logvar, -1),
+        "a sign is wrong: the terms are sigma^2 + mu^2 - 1 - log sigma^2":
+            0.5 * np.sum(np.exp(logvar) + mu ** 2 - 1.0 + logvar, -1),
+    }, what="KL divergence")
     zero = _np(kl_divergence(*_tf_inputs(np.zeros((2, 3)), np.zeros((2, 3)))))
     require_close(zero, np.zeros(2), what="KL of N(0, I) to itself (must be 0)", atol=1e-6)
 
@@ -70,11 +143,26 @@ def check_vae_loss(vae_loss) -> None:
     rng = np.random.default_rng(1)
     x, x_recon = rng.random((4, 6, 6, 3)), rng.random((4, 6, 6, 3))
     mu, logvar = rng.normal(size=(4, 5)), rng.normal(scale=0.5, size=(4, 5))
+    judged = with_references(vae_loss, "kl_divergence")
+    kl = kl_reference(mu, logvar)
     for weight in (0.0, 0.5):
-        got = _np(vae_loss(*_tf_inputs(x, x_recon, mu, logvar), kl_weight=weight))
-        require(got.shape == (4,), f"expected one loss per image, shape (4,), got shape {got.shape}")
-        require_close(got, vae_loss_reference(x, x_recon, mu, logvar, weight),
-                      what=f"VAE loss with kl_weight={weight}", atol=1e-4, rtol=1e-4)
+        got = _np(judged(*_tf_inputs(x, x_recon, mu, logvar), kl_weight=weight))
+        require(got.shape == (4,), f"expected one loss per image, shape (4,), got shape {got.shape} "
+                                   "(average over the pixel axes (1, 2, 3) only)")
+        diagnose(got, vae_loss_reference(x, x_recon, mu, logvar, weight), {
+            "you summed the absolute errors over the pixels; the reconstruction term is their mean":
+                np.abs(x - x_recon).sum(axis=(1, 2, 3)) + weight * kl,
+            "you used the squared error; this lab's reconstruction term is the mean absolute error":
+                ((x - x_recon) ** 2).mean(axis=(1, 2, 3)) + weight * kl,
+            "the KL divergence is not multiplied by kl_weight": np.abs(x - x_recon).mean(axis=(1, 2, 3)) + kl,
+            "the KL divergence is missing": np.abs(x - x_recon).mean(axis=(1, 2, 3)),
+        } if weight else {
+            "you summed the absolute errors over the pixels; the reconstruction term is their mean":
+                np.abs(x - x_recon).sum(axis=(1, 2, 3)),
+            "you used the squared error; this lab's reconstruction term is the mean absolute error":
+                ((x - x_recon) ** 2).mean(axis=(1, 2, 3)),
+            "the KL divergence is not multiplied by kl_weight": np.abs(x - x_recon).mean(axis=(1, 2, 3)) + kl,
+        }, what=f"VAE loss with kl_weight={weight}")
 
 
 @public_check
@@ -91,7 +179,13 @@ def check_sample_latent(sample_latent) -> None:
     require(tuple(z.shape) == (n, 3), f"z must have the shape of mu, (n, k); got {tuple(z.shape)}")
     z_np = _np(z)
     require_close(z_np.mean(axis=0), mu_row, what="mean of the samples (expected mu)", atol=0.06)
-    require_close(z_np.var(axis=0), np.exp(logvar_row), what="variance of the samples (expected exp(logvar))",
+    variance = z_np.var(axis=0)
+    require(not np.allclose(variance, np.exp(logvar_row) ** 2, rtol=0.1),
+            "the variance of the samples is exp(logvar)^2: you multiplied the noise by the variance exp(logvar); "
+            "multiply it by the standard deviation exp(logvar / 2)")
+    require(variance.max() > 1e-6, "the samples do not vary (their variance is 0, not exp(logvar)): "
+                                   "add noise from tf.random.normal")
+    require_close(variance, np.exp(logvar_row), what="variance of the samples (expected exp(logvar))",
                   atol=0.02, rtol=0.06)
     grad_mu, grad_logvar = tape.gradient(total, [mu, logvar])
     require(grad_mu is not None and grad_logvar is not None,
@@ -107,9 +201,21 @@ def check_debiasing_loss(debiasing_loss) -> None:
     y = np.array([1, 0, 1, 0, 0, 1], np.float32)
     y_logit = rng.normal(scale=2, size=6)
     mu, logvar = rng.normal(size=(6, 4)), rng.normal(scale=0.5, size=(6, 4))
-    got = _np(debiasing_loss(*_tf_inputs(x, x_recon, y, y_logit, mu, logvar), kl_weight=0.1))
+    judged = with_references(debiasing_loss, "vae_loss", "kl_divergence")
+    got = _np(judged(*_tf_inputs(x, x_recon, y, y_logit, mu, logvar), kl_weight=0.1))
     require(got.shape == (6,), f"expected one loss per image, shape (6,), got shape {got.shape}")
     expected = debiasing_loss_reference(x, x_recon, y, y_logit, mu, logvar, 0.1)
+    vae = vae_loss_reference(x, x_recon, mu, logvar, 0.1)
+    bce = expected - y * vae
+    probability = 1 / (1 + np.exp(-y_logit))
+    bce_of_probability = np.maximum(probability, 0) - probability * y + np.log1p(np.exp(-np.abs(probability)))
+    diagnose(got, expected, {
+        "the VAE loss is added for every image; it must count for faces only (multiply it by y)": bce + vae,
+        "the VAE loss is missing: faces need classification + VAE loss": bce,
+        "the classification term got sigmoid(y_logit); sigmoid_cross_entropy_with_logits wants the raw logit":
+            bce_of_probability + y * vae,
+        "the classification term is missing": y * vae,
+    }, what="DB-VAE loss")
     faces = y == 1
     require_close(got[~faces], expected[~faces], what="loss of the non-faces (classification only)",
                   atol=1e-4, rtol=1e-4)
@@ -123,14 +229,24 @@ def check_sampling_probabilities(sampling_probabilities) -> None:
     common = rng.normal(scale=0.3, size=(95, 4))
     rare = rng.normal(loc=3.0, scale=0.3, size=(5, 4))
     mu = np.concatenate([common, rare])
-    got = np.asarray(sampling_probabilities(mu.copy(), bins=10, smoothing=0.001), np.float64)
+    try:
+        got = np.asarray(sampling_probabilities(mu.copy(), bins=10, smoothing=0.001), np.float64)
+    except IndexError as error:
+        raise Problem(f"IndexError ({error}): np.digitize puts the largest value of a dimension past the last "
+                      "bin; make the outer edges open (edges[0] = -inf, edges[-1] = +inf) before np.digitize") \
+            from None
     require(got.shape == (100,), f"expected one probability per face, shape (100,), got shape {got.shape}")
     require(np.all(np.isfinite(got)) and np.all(got >= 0), "probabilities must be finite and non-negative")
     require(abs(got.sum() - 1) < 1e-6, f"probabilities must sum to 1, they sum to {got.sum():.6g}")
     require(got[95:].min() > 4 * np.median(got[:95]) and got[95:].mean() > 4 * got[:95].mean(),
             "faces in a sparse region of the latent space must get a much higher probability than the "
             "faces of a dense cluster (inverse density: 1 / smoothed density)")
-    require_close(got, sampling_probabilities_reference(mu), what="sampling probabilities", atol=1e-8, rtol=1e-5)
+    diagnose(got, sampling_probabilities_reference(mu), {
+        "the smoothing constant is not added to the density before the inverse":
+            sampling_probabilities_reference(mu, smoothing=0.0),
+        "the weights of each dimension are not normalised to sum to one before the maximum":
+            _max_of_unnormalised(mu),
+    }, what="sampling probabilities", atol=1e-8, rtol=1e-5)
     flat = sampling_probabilities(mu.copy(), bins=10, smoothing=1e6)
     require_close(flat, np.full(100, 0.01), what="probabilities with a huge smoothing (must be uniform)",
                   atol=1e-6)
@@ -154,8 +270,11 @@ def check_train_step(dbvae_train_step, model_class) -> None:
     size = model.encoder.input_shape[1]
     x = rng.random((8, size, size, 3)).astype(np.float32)
     optimizer = keras.optimizers.Adam(1e-3)
+    dbvae_train_step = with_references(dbvae_train_step, "debiasing_loss", "vae_loss", "kl_divergence")
     decoder_before, encoder_before = _weights(model.decoder.trainable_variables), \
         _weights(model.encoder.trainable_variables)
+    logits = _np(model(x, training=True)[0])  # non-faces: the loss is the classification term only
+    expected = float(np.mean(np.maximum(logits, 0) + np.log1p(np.exp(-np.abs(logits)))))
     loss = dbvae_train_step(model, optimizer, x, np.zeros(8, np.float32))
     loss = np.asarray(loss.numpy() if hasattr(loss, "numpy") else loss, np.float64)
     require(loss.shape == () and np.isfinite(loss), f"the step must return the mean loss (a finite scalar), "
@@ -164,6 +283,10 @@ def check_train_step(dbvae_train_step, model_class) -> None:
             "the encoder's weights did not change: apply the gradients with the optimizer")
     require(not _changed(decoder_before, _weights(model.decoder.trainable_variables)),
             "a batch of non-faces changed the decoder: the VAE loss must only count for faces (y = 1)")
+    require(not np.isclose(loss, 8 * expected, rtol=1e-3),
+            "the step returned the sum of the per-image losses; average them over the batch (tf.reduce_mean)")
+    require_close(loss, expected, what="loss returned for a batch of non-faces (the mean loss before the update)",
+                  atol=1e-4, rtol=1e-3)
     y = np.ones(8, np.float32)
     losses = [float(dbvae_train_step(model, optimizer, x, y)) for _ in range(25)]
     require(_changed(decoder_before, _weights(model.decoder.trainable_variables)),

@@ -195,13 +195,20 @@ def test_trained_dbvae_detects_faces(student):
 
     size = int(student.value("IMG_SIZE"))
     used = str(student.value("data.source")).split()[0]  # the same source as the notebook, never a download
-    data = faces.load_faces(size, source=used if used in ("utkface", "synthetic") else "auto", download=False)
+    if used == "utkface":
+        data = faces.load_faces(size, source="utkface", download=False, max_train=200, eval_per_group=25)
+        x_eval, y_eval, group_eval = data.x_eval, data.y_eval, data.group_eval
+    elif used == "mit":
+        x_eval, y_eval, group_eval = faces.load_eval_set(size, per_group=25, download=False)
+    else:
+        data = faces.load_faces(size, source="synthetic", download=False)
+        x_eval, y_eval, group_eval = data.x_eval, data.y_eval, data.group_eval
     rng = np.random.default_rng(3)
-    face_rows = np.concatenate([rng.choice(np.flatnonzero(data.group_eval == g), 25, replace=False)
+    face_rows = np.concatenate([rng.choice(np.flatnonzero(group_eval == g), 25, replace=False)
                                 for g in range(len(faces.GROUPS))])
-    rows = np.concatenate([face_rows, rng.choice(np.flatnonzero(data.y_eval == 0), 100, replace=False)])
-    logits = np.asarray(student.call("lambda x: dbvae.predict_logit(x)", f32(data.x_eval[rows]))).reshape(-1)
+    rows = np.concatenate([face_rows, rng.choice(np.flatnonzero(y_eval == 0), 100, replace=False)])
+    logits = np.asarray(student.call("lambda x: dbvae.predict_logit(x)", faces.to_float(x_eval[rows]))).reshape(-1)
     expect(logits.shape == (200,), "dbvae.predict_logit must return one logit per image")
-    accuracy = np.mean((logits > 0) == (data.y_eval[rows] == 1))
+    accuracy = np.mean((logits > 0) == (y_eval[rows] == 1))
     expect(accuracy >= 0.7, f"the trained DB-VAE classifies {accuracy:.0%} of held-out images correctly; "
                             "at least 70% is expected")

@@ -80,3 +80,75 @@ def test_real_mnist_and_fashion_mnist():
     (fx, fy), _ = datasets.load_fashion_mnist()
     assert fx.shape == (60000, 28, 28) and len(datasets.FASHION_MNIST_CLASSES) == 10
     assert np.bincount(fy).tolist() == [6000] * 10
+
+
+# ---------------------------------------------------------------- folder datasets (faces)
+
+@pytest.fixture
+def fake_folder(tmp_path, monkeypatch):
+    """A registered folder dataset of three files listed in a manifest of our own."""
+    payloads = {f"img/{k}.jpg": f"image {k}".encode() for k in range(3)}
+    lines = ["#base\thttps://example.invalid/base/"] + [
+        f"{name}\t{len(data)}\t{hashlib.sha256(data).hexdigest()}" for name, data in payloads.items()]
+    lines[-1] += "\thttps://example.invalid/other/"
+    with gzip.open(tmp_path / "fakefolder.tsv.gz", "wt") as handle:
+        handle.write("\n".join(lines) + "\n")
+    monkeypatch.setattr(datasets, "_MANIFESTS", tmp_path)
+    datasets.manifest_files.cache_clear()
+    monkeypatch.setitem(datasets.REGISTRY, "fakefolder",
+                        datasets.Dataset("fakefolder", "d", "non-commercial", "c", manifest="fakefolder.tsv.gz"))
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    yield payloads
+    datasets.manifest_files.cache_clear()
+
+
+def test_manifest_lists_files_with_their_urls(fake_folder):
+    remote = datasets.REGISTRY["fakefolder"].file("img/0.jpg")
+    assert remote.urls == ("https://example.invalid/base/0.jpg",) and remote.size == len(fake_folder["img/0.jpg"])
+    assert datasets.REGISTRY["fakefolder"].file("img/2.jpg").urls == ("https://example.invalid/other/2.jpg",)
+    with pytest.raises(KeyError):
+        datasets.REGISTRY["fakefolder"].file("img/9.jpg")
+
+
+def test_fetch_many_downloads_in_parallel_and_verifies(fake_folder, monkeypatch):
+    import io
+
+    by_url = {datasets.REGISTRY["fakefolder"].file(name).urls[0]: data for name, data in fake_folder.items()}
+    by_url["https://example.invalid/other/2.jpg"] = b"tampered"
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(by_url[url]))
+    with pytest.raises(datasets.DataUnavailableError, match=r"1 of 3 files of fakefolder.*img/2.jpg"):
+        datasets.fetch_many("fakefolder", list(fake_folder), progress=False)
+    by_url["https://example.invalid/other/2.jpg"] = fake_folder["img/2.jpg"]
+    paths = datasets.fetch_many("fakefolder", list(fake_folder), progress=False)
+    assert [datasets.read_verified("fakefolder", p, n) for p, n in zip(paths, fake_folder, strict=True)] \
+        == list(fake_folder.values())
+    paths[0].write_bytes(b"corrupted later")
+    with pytest.raises(datasets.ChecksumError, match="img/0.jpg"):
+        datasets.read_verified("fakefolder", paths[0], "img/0.jpg")
+
+
+def test_fetch_many_offline_names_the_missing_files(fake_folder):
+    with pytest.raises(datasets.DataUnavailableError, match=r"(?s)3 of 3 .*downloads disabled.*Fix: .*COURSE_DATA_DIR"):
+        datasets.fetch_many("fakefolder", list(fake_folder), download=False)
+
+
+def test_shipped_face_manifests_match_the_data_pack():
+    """The manifests in the package list exactly the data pack's UTKFace faces and Tiny ImageNet images."""
+    import csv
+    import os
+    from pathlib import Path
+
+    pack = Path(os.environ.get("COURSE_DATA_DIR", "")) / "MANIFEST.tsv"
+    if not pack.is_file():
+        pytest.skip("needs COURSE_DATA_DIR with the data pack's MANIFEST.tsv")
+    with open(pack, newline="") as handle:
+        rows = {(r["dataset"], r["file"]): r for r in csv.DictReader(handle, delimiter="\t")}
+    for name, prefix, count in (("utkface_aligned_cropped", "UTKFace/", 23708),
+                                ("tinyimagenet_val_negatives", "val/images/", 5804)):
+        files = datasets.manifest_files(datasets.REGISTRY[name].manifest)
+        assert len(files) == count == sum(1 for d, f in rows if d == name and f.startswith(prefix))
+        for remote in files.values():
+            row = rows[(name, remote.name)]
+            assert (remote.sha256, remote.size) == (row["sha256"], int(row["bytes"]))
+            assert remote.urls[0].endswith(row["source_commit"] + "/" + row["source_path"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -61,10 +59,10 @@ def test_debiasing_loss(ns):
 
     assert checks.check_debiasing_loss(ns["debiasing_loss"]).passed
     fails(checks.check_debiasing_loss(lambda x, r, y, lg, mu, lv, kl_weight=0.0005:
-                                      bce(y, lg) + vae(x, r, mu, lv, kl_weight)), "non-faces")
-    fails(checks.check_debiasing_loss(lambda x, r, y, lg, mu, lv, kl_weight=0.0005: bce(y, lg)), "faces")
-    fails(checks.check_debiasing_loss(lambda x, r, y, lg, mu, lv, kl_weight=0.0005:
-                                      bce(y, tf.sigmoid(lg)) + tf.cast(y, tf.float32) * vae(x, r, mu, lv, kl_weight)))
+                                      bce(y, lg) + vae(x, r, mu, lv, kl_weight)), "faces only")
+    fails(checks.check_debiasing_loss(lambda x, r, y, lg, mu, lv, kl_weight=0.0005: bce(y, lg)), "VAE loss is missing")
+    fails(checks.check_debiasing_loss(lambda x, r, y, lg, mu, lv, kl_weight=0.0005: bce(y, tf.sigmoid(lg))
+                                      + tf.cast(y, tf.float32) * vae(x, r, mu, lv, kl_weight)), "raw logit")
 
 
 def test_sampling_probabilities(ns):
@@ -124,21 +122,41 @@ def test_trained_detector_check():
 
 def test_synthetic_faces_structure():
     data = faces.load_synthetic(16, n_train_faces=60, eval_per_group=5)
-    assert data.x_train.shape[1:] == (16, 16, 3) and data.x_train.dtype == np.float32
-    assert 0 <= data.x_train.min() and data.x_train.max() <= 1
+    assert data.x_train.shape[1:] == (16, 16, 3) and data.x_train.dtype == np.uint8
+    assert data.x_train.max() > 200 and faces.to_float(data.x_train[:3]).dtype == np.float32
     assert set(np.unique(data.y_train)) == {0.0, 1.0}
     assert [int(np.sum(data.group_eval == g)) for g in range(4)] == [5, 5, 5, 5]
     assert np.all(data.group_eval[data.y_eval == 0] == faces.NOT_A_FACE)
 
 
-@pytest.mark.skipif(not faces.utkface_available(), reason="needs COURSE_DATA_DIR with the UTKFace subset")
-def test_utkface_split_is_imbalanced_balanced_and_disjoint():
-    data = faces.load_utkface(16, eval_per_group=50, darker_train_per_gender=5)
-    train = [int(np.sum(data.group_train == g)) for g in range(4)]
-    assert train[2] + train[3] == 10 and train[0] > 5 * train[2]
-    assert [int(np.sum(data.group_eval == g)) for g in range(4)] == [50] * 4
-    train_faces = {a.tobytes() for a in data.x_train[data.y_train == 1]}
-    assert not any(a.tobytes() in train_faces for a in data.x_eval[data.y_eval == 1])
+def test_utkface_split_plants_a_minority_and_shares_nothing_with_evaluation():
+    """No file read: the split is computed from the registry's manifests."""
+    from course_utils.datasets import REGISTRY, manifest_files
+
+    split = faces.utkface_split()
+    groups = np.array(split.train_groups)
+    assert len(split.train_faces) > 9000 and np.isin(groups, [2, 3]).mean() == pytest.approx(faces.DARKER_SHARE, 0.01)
+    assert np.sum(groups == 2) == np.sum(groups == 3)
+    assert np.bincount(split.eval_groups).tolist() == [faces.EVAL_PER_GROUP] * 4
+    sha = {name: remote.sha256 for name, remote in manifest_files(REGISTRY[faces.UTKFACE].manifest).items()}
+    assert not {sha[n] for n in split.train_faces} & {sha[n] for n in split.eval_faces}  # no copy on both sides
+    assert len({sha[n] for n in split.train_faces}) == len(split.train_faces)
+    assert not set(split.train_negatives) & set(split.eval_negatives)
+    assert all(n.split("_")[2] == ("0" if g < 2 else "1") for n, g in zip(split.eval_faces, split.eval_groups,
+                                                                           strict=True))  # race field
+    small = faces.utkface_split(eval_per_group=50, max_train_faces=1000)
+    assert [split.eval_faces[k * faces.EVAL_PER_GROUP] for k in range(4)] == \
+        [small.eval_faces[k * 50] for k in range(4)]  # smaller evaluation sets are prefixes of the full one
+
+
+@pytest.mark.skipif(not faces.utkface_available(), reason="needs COURSE_DATA_DIR with the UTKFace, Tiny ImageNet data")
+def test_utkface_loads_uint8_images_verified():
+    data = faces.load_faces(16, source="utkface", download=False, max_train=100, eval_per_group=5)
+    assert data.x_train.dtype == np.uint8 and data.x_train.shape[1:] == (16, 16, 3)
+    assert int(data.y_train.sum()) == 100 and np.isin(data.group_train, [2, 3]).sum() == 4
+    assert np.bincount(data.group_eval[data.y_eval == 1]).tolist() == [5] * 4 and int((data.y_eval == 0).sum()) == 20
+    x, y, g = faces.load_eval_set(16, per_group=5, download=False)
+    np.testing.assert_array_equal(x, data.x_eval)
 
 
 def test_mit_file_error_is_clear(monkeypatch, tmp_path):
@@ -162,17 +180,63 @@ def test_auto_source_without_data_falls_back_to_fixture(monkeypatch, tmp_path):
     assert data.source.startswith("synthetic")
 
 
-def test_mit_h5_loader(monkeypatch, tmp_path):
+@pytest.mark.skipif(not faces.utkface_available(), reason="the evaluation set needs the UTKFace folder")
+def test_mit_h5_loader_keeps_uint8_without_copies(monkeypatch, tmp_path):
     h5py = pytest.importorskip("h5py")
     rng = np.random.default_rng(0)
     path = tmp_path / "train_face.h5"
+    images = rng.integers(0, 256, (12, 64, 64, 3), dtype=np.uint8)
     with h5py.File(path, "w") as handle:
-        handle["images"] = rng.integers(0, 256, (12, 64, 64, 3), dtype=np.uint8)
+        handle["images"] = images
         handle["labels"] = np.array([[1], [0]] * 6, dtype=np.float32)
     monkeypatch.setenv("COURSE_FACES_H5", str(path))
-    if not faces.utkface_available():
-        pytest.skip("evaluation faces need the UTKFace subset or a download")
-    data = faces.load_faces(32, source="mit", download=False, max_train=10)
-    assert data.x_train.shape == (10, 32, 32, 3) and data.source.startswith("mit")
-    assert np.all(data.group_train == faces.NOT_A_FACE)
-    assert os.environ["COURSE_FACES_H5"] == str(path)
+    data = faces.load_faces(64, source="mit", download=False, eval_per_group=5)
+    assert data.x_train.dtype == np.uint8 and data.x_train.base is not None  # a BGR -> RGB view, not a copy
+    np.testing.assert_array_equal(data.x_train[3], images[3][..., ::-1])
+    assert np.all(data.group_train == faces.NOT_A_FACE) and data.source.startswith("mit")
+    assert np.bincount(data.group_eval[data.y_eval == 1]).tolist() == [5] * 4
+    small = faces.load_faces(32, source="mit", download=False, max_train=10, eval_per_group=5)
+    assert small.x_train.shape == (10, 32, 32, 3) and small.x_train.dtype == np.uint8
+
+
+def test_checks_judge_a_function_with_reference_versions_of_what_it_calls(ns):
+    """A wrong kl_divergence fails its own check only; vae_loss, debiasing_loss, the train step still pass."""
+    tf = ns["tf"]
+    wrong = dict(ns, kl_divergence=lambda mu, lv: tf.reduce_sum(mu, -1),
+                 vae_loss=lambda *args, **kwargs: tf.zeros(tf.shape(args[2])[0]))
+    namespace = dict(wrong)
+    for name in ("vae_loss", "debiasing_loss", "dbvae_train_step"):
+        function = ns[name]
+        namespace[name] = type(function)(function.__code__, namespace, name, function.__defaults__)
+    assert checks.check_vae_loss(namespace["vae_loss"]).passed
+    namespace["debiasing_loss"], namespace["vae_loss"] = namespace["debiasing_loss"], wrong["vae_loss"]
+    assert checks.check_debiasing_loss(namespace["debiasing_loss"]).passed
+    namespace["debiasing_loss"] = lambda *args, **kwargs: tf.zeros(tf.shape(args[2])[0])
+    assert checks.check_train_step(namespace["dbvae_train_step"], ns["DBVAE"]).passed
+
+
+def test_checks_name_the_typical_mistakes(ns):
+    tf, kl = ns["tf"], ns["kl_divergence"]
+    fails(checks.check_kl_divergence(lambda mu, lv: tf.reduce_sum(tf.exp(lv) + mu ** 2 - 1 - lv, -1)), "1/2")
+    fails(checks.check_kl_divergence(lambda mu, lv: 0.5 * tf.reduce_mean(tf.exp(lv) + mu ** 2 - 1 - lv, -1)),
+          "averaged")
+    fails(checks.check_kl_divergence(lambda mu, lv: 0.5 * tf.reduce_sum(tf.exp(0.5 * lv) + mu ** 2 - 1 - lv, -1)),
+          "variance")
+    fails(checks.check_vae_loss(lambda x, r, mu, lv, kl_weight=0.0005:
+                                tf.reduce_mean(tf.square(x - r), axis=(1, 2, 3)) + kl_weight * kl(mu, lv)), "squared")
+    fails(checks.check_sample_latent(lambda mu, lv: mu + tf.exp(lv) * tf.random.normal(tf.shape(mu))),
+          "standard deviation")
+
+    def sum_not_mean(model, optimizer, x, y, kl_weight=0.0005):
+        with tf.GradientTape() as tape:
+            y_logit, mu, logvar, x_recon = model(x, training=True)
+            loss = tf.reduce_sum(ns["debiasing_loss"](x, x_recon, y, y_logit, mu, logvar, kl_weight))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    fails(checks.check_train_step(sum_not_mean, ns["DBVAE"]), "sum")
+
+    def no_smoothing(mu, bins=10, smoothing=0.001):
+        return checks.sampling_probabilities_reference(mu, bins, 0.0)
+
+    fails(checks.check_sampling_probabilities(no_smoothing), "smoothing")
