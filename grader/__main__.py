@@ -61,6 +61,10 @@ def _prefetch() -> None:
     from course_utils.datasets import REGISTRY, DataUnavailableError, fetch
 
     for dataset in REGISTRY.values():
+        if dataset.manifest and not any((folder / dataset.name).is_dir() for folder in _data_dirs()):
+            print(f"WARNING: the folder dataset {dataset.name} is neither in COURSE_DATA_DIR nor in the cache; "
+                  "notebooks that read it will fail in the sandbox (its thousands of files are not prefetched).",
+                  file=sys.stderr)
         for remote in dataset.files:
             try:
                 fetch(dataset.name, remote.name)
