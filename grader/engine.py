@@ -135,19 +135,19 @@ class ProcessCluster:
 
 
 @contextlib.contextmanager
-def spawn(workers: int, gpu_workers: int = 0, timeout: float = 120.0) -> Iterator[ProcessCluster]:
+def spawn(workers: int, gpu_workers: int = 0, root: Path = REPO, timeout: float = 120.0) -> Iterator[ProcessCluster]:
     """Start ``dask scheduler`` and ``workers`` x ``dask worker`` on localhost (free ports, one thread each),
     the first ``gpu_workers`` of them declaring ``--resources GPU=1``; stop them all on exit.
 
-    This is how a cluster is run by hand; the workers import the grader from this checkout.
+    This is how a cluster is run by hand; the workers import the grader from the checkout at ``root``.
     """
     dask = [sys.executable, "-m", "dask"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryDirectory(prefix="dask-") as folder:
         address_file = Path(folder) / "scheduler.json"
         scheduler = subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                       "--dashboard-address", "127.0.0.1:0",
-                                      "--scheduler-file", str(address_file)], cwd=REPO, env=env,
+                                      "--scheduler-file", str(address_file)], cwd=root, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cluster = ProcessCluster("", scheduler)
         try:
@@ -163,7 +163,7 @@ def spawn(workers: int, gpu_workers: int = 0, timeout: float = 120.0) -> Iterato
                 cluster.workers.append(subprocess.Popen(
                     [*dask, "worker", cluster.address, "--nthreads", "1", "--memory-limit", "0", "--no-dashboard",
                      "--dashboard-address", "127.0.0.1:0",
-                     "--name", f"worker-{number}", *gpu], cwd=REPO, env=env,
+                     "--name", f"worker-{number}", *gpu], cwd=root, env=env,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             from distributed import Client
 

@@ -69,7 +69,7 @@ CORPUS = [
 ]
 
 NOSIGINT_LOOP = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
-CRASH_LIMITS = {"memory_mb": 2500, "cell_seconds": 60}
+CRASH_LIMITS = {"memory_mb": 2500, "cell_seconds": 180}
 CRASHES = [
     Case("lastloop", "alice", NOSIGINT_LOOP, "timeout", ALICE, after="end"),
     Case("lasthog", "alice", "hog = []\nwhile True:\n    hog.append(bytearray(50_000_000))", "out of memory", ALICE,

@@ -15,7 +15,7 @@ import pytest
 
 from grader import engine, sandbox
 from grader.labs import REPO, Lab, find_lab
-from tests.grader.test_grading import EXAMPLES, EXPECTED, LIMITS
+from tests.grader.test_grading import EXAMPLES, EXPECTED
 
 LAB = find_lab("lab1")
 HOLDER = ("import sys\nfrom pathlib import Path\nfrom grader import sandbox\n"
@@ -63,24 +63,19 @@ def test_a_lab_asks_for_a_gpu_in_its_release_metadata(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """``dask scheduler`` and two ``dask worker`` processes on localhost; the first declares a GPU."""
-    with engine.spawn(2, gpu_workers=1) as running:
+def cluster(tmp_path_factory):
+    """``dask scheduler`` and two ``dask worker`` processes on localhost; the first declares a GPU.
+
+    The workers import the grader from their own copy of the checkout, as on another host.
+    """
+    checkout = tmp_path_factory.mktemp("worker_host")
+    for part in ("grader", "labs", "solutions"):
+        shutil.copytree(REPO / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("course.toml", "pyproject.toml"):
+        if (REPO / part).exists():
+            shutil.copy(REPO / part, checkout / part)
+    with engine.spawn(2, gpu_workers=1, root=checkout) as running:
         yield running
-
-
-@pytest.mark.slow
-def test_gpu_notebooks_go_to_workers_that_declare_a_gpu(cluster):
-    with engine.Engine(0, cluster.address) as grid:
-        pids = grid.client.run(os.getpid)
-        gpu = grid.gpu_workers()
-        assert len(pids) == 2 and len(gpu) == 1
-        ran_on = {future.result() for future in [grid.submit(os.getpid, gpu=True) for _ in range(6)]}
-        assert ran_on == {pids[gpu[0]]}
-        facts = grid.check_workers(LAB, engine.worker_facts(LAB.name)["fingerprint"], strict=False)
-        assert {f["isolation"] for f in facts.values()} == {sandbox.detect_isolation()}
-        with pytest.raises(SystemExit, match="another version"):
-            grid.check_workers(LAB, "0123456789abcdef", strict=False)
 
 
 def _kill_a_worker_mid_notebook(pids: list[int], killed: list[int]) -> None:
@@ -121,11 +116,12 @@ def test_cluster_grades_like_the_local_run_and_a_lost_worker_costs_one_regrade(c
     killed: list[int] = []
     killer = threading.Thread(target=_kill_a_worker_mid_notebook, args=(pids, killed), daemon=True)
     killer.start()
-    results = {r["student"]: r for r in grade_lab(LAB, folder, course, workers=0, limits=LIMITS, progress=False,
-                                                   scheduler=cluster.address)}
+    results = {r["student"]: r for r in grade_lab(LAB, folder, course, workers=0, limits=sandbox.Limits(),
+                                                   progress=False, scheduler=cluster.address)}
     killer.join(timeout=1)
     assert len(killed) == 1, "no worker was seen running a notebook"
-    assert {s: (r["status"], r["score"]) for s, r in results.items()} == EXPECTED
+    assert {s: (r["status"], r["score"]) for s, r in results.items()} == EXPECTED, \
+        {s: r["reasons"] for s, r in results.items()}
     assert {r["isolation"] for r in results.values()} == {sandbox.detect_isolation()}
     graded = {s for s, (status, _) in EXPECTED.items() if status != "invalid notebook"}
     assert recorded == Counter(graded)  # each result reached the gradebook exactly once
@@ -133,3 +129,19 @@ def test_cluster_grades_like_the_local_run_and_a_lost_worker_costs_one_regrade(c
         submissions = Counter(s.student_id for s in gradebook.find_assignment(LAB.name).submissions)
     assert submissions == Counter(graded)
     assert sorted(p.stem for p in (course / "results" / LAB.name).glob("*.json")) == sorted(EXPECTED)
+
+
+@pytest.mark.slow
+def test_gpu_notebooks_go_to_workers_that_declare_a_gpu(cluster):
+    with engine.Engine(0, cluster.address) as grid:
+        pids = grid.client.run(os.getpid)
+        gpu = grid.gpu_workers()
+        assert len(pids) == 2 and len(gpu) == 1
+        ran_on = {future.result() for future in [grid.submit(os.getpid, gpu=True) for _ in range(6)]}
+        assert ran_on == {pids[gpu[0]]}
+        stamps = {f["fingerprint"] for f in grid.client.run(engine.worker_facts, LAB.name).values()}
+        assert len(stamps) == 1
+        facts = grid.check_workers(LAB, stamps.pop(), strict=False)
+        assert {f["isolation"] for f in facts.values()} == {sandbox.detect_isolation()}
+        with pytest.raises(SystemExit, match="another version"):
+            grid.check_workers(LAB, "0123456789abcdef", strict=False)
