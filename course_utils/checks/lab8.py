@@ -205,7 +205,8 @@ def returns_problem(got, rewards, gamma, ends, what: str) -> str | None:
         if np.allclose(got, discounted_returns_reference(rewards, gamma, early), atol=1e-4):
             return f"{what}: the running return was reset one step too early (after the boundary step instead of " \
                    f"at it): {POINT_ENDS_NOTE}, so that G_t = r_t there"
-    if np.allclose(got, np.cumsum(rewards[::-1])[::-1], atol=1e-4):
+    if gamma != 1 and any(np.allclose(got, discounted_returns_reference(rewards, 1.0, e), atol=1e-4)
+                          for e in (ends, None)):
         return f"{what}: gamma is missing: each step further away must be discounted once more"
     return problem
 
@@ -437,11 +438,15 @@ def run_train_step(train_step, weights, observations, actions, returns, lr: floa
     import tensorflow as tf
 
     step = with_references(train_step, reinforce_loss=reinforce_loss_tf)
-    if compiled:
-        step = tf.function(step, reduce_retracing=True)
     model = small_policy([np.asarray(w, np.float32) for w in weights])
-    loss = step(model, keras.optimizers.SGD(lr), tf.constant(observations, tf.float32), tf.constant(actions),
-                tf.constant(returns, tf.float32))
+    inputs = (tf.constant(observations, tf.float32), tf.constant(actions), tf.constant(returns, tf.float32))
+    if not compiled:
+        return np.asarray(step(model, keras.optimizers.SGD(lr), *inputs)), model.get_weights()
+    try:
+        loss = tf.function(step, reduce_retracing=True)(model, keras.optimizers.SGD(lr), *inputs)
+    except Exception as error:  # noqa: BLE001 (the student's code, compiled)
+        raise RuntimeError(f"train_step fails inside tf.function ({type(error).__name__}): use TensorFlow "
+                           "operations only, no .numpy() or NumPy on tensors") from None
     return np.asarray(loss), model.get_weights()
 
 
@@ -456,11 +461,10 @@ def check_train_step(train_step):
     loss, after = run_train_step(train_step, weights, observations, actions, returns, 0.1)
     problem = train_step_problem(loss, after, weights, observations, actions, returns, 0.1, "train_step")
     require(problem is None, problem or "")
-    try:
-        run_train_step(train_step, weights, observations, actions, returns, 0.1, compiled=True)
-    except Exception as error:  # noqa: BLE001 (the student's code, compiled)
-        require(False, f"train_step fails inside tf.function ({type(error).__name__}): use TensorFlow operations "
-                       "only, no .numpy() or NumPy on tensors")
+    loss, after = run_train_step(train_step, weights, observations, actions, returns, 0.1, compiled=True)
+    problem = train_step_problem(loss, after, weights, observations, actions, returns, 0.1,
+                                 "train_step compiled with tf.function")
+    require(problem is None, problem or "")
 
 
 # ---------------------------------------------------------------- Pong
