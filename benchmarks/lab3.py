@@ -89,7 +89,8 @@ def darker_oracle_probabilities(darker, share: float):
     return np.where(darker, share / darker.sum(), (1 - share) / (~darker).sum())
 
 
-def compare(seeds: int, oracle_share: float, settings: dict[str, str], diagnostics: bool = True) -> dict:
+def compare(seeds: int, oracle_share: float, settings: dict[str, str], diagnostics: bool = True,
+            only: tuple[str, ...] = ()) -> dict:
     import numpy as np
 
     ns = notebook_namespace(settings)
@@ -102,6 +103,7 @@ def compare(seeds: int, oracle_share: float, settings: dict[str, str], diagnosti
     uniform_sampler = ns["make_batch_sampler"]
     oracle_name = f"oracle CNN ({oracle_share:.0%})"
     names = ["standard CNN", "DB-VAE"] + (["VAE, no resampling"] + [oracle_name] * labelled if diagnostics else [])
+    names = [name for name in names if not only or name.split(" (")[0] in only]
     runs: dict[str, list[dict]] = {name: [] for name in names}
 
     def train(name: str, seed: int):
@@ -161,7 +163,7 @@ def summarise(runs, groups, data, darker, seeds, epochs, settings) -> dict:
               + f" | {row['mean_accuracy']:5.1f} +- {row['mean_accuracy_sd']:4.1f} | "
                 f"{row['variance']:5.1f} +- {row['variance_sd']:5.1f} | {row['darker_draw_share']:11.1%} | "
                 f"{row['non_face']:5.1f}")
-    if seeds > 1:
+    if seeds > 1 and {"DB-VAE", "standard CNN"} <= set(runs):
         d_var = column("DB-VAE", "variance") - column("standard CNN", "variance")
         d_mean = column("DB-VAE", "mean") - column("standard CNN", "mean")
         paired = {"variance_diff": d_var.tolist(), "mean_accuracy_diff": d_mean.tolist(),
@@ -200,6 +202,8 @@ def main() -> None:
                         help="replace a constant of the notebook, e.g. --set LATENT_DIM=16")
     parser.add_argument("--no-diagnostics", action="store_true",
                         help="train only the standard CNN and the DB-VAE (not the VAE without resampling, the oracle)")
+    parser.add_argument("--only", action="append", default=[], metavar="MODEL",
+                        help="train only these models: 'standard CNN', 'DB-VAE', 'VAE, no resampling', 'oracle CNN'")
     parser.add_argument("--skip-compare", action="store_true")
     parser.add_argument("--skip-smoke", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -213,7 +217,8 @@ def main() -> None:
         settings["EPOCHS"] = str(args.epochs)
     results = {}
     if not args.skip_compare:
-        results["compare"] = compare(args.seeds, args.oracle_share, settings, not args.no_diagnostics)
+        results["compare"] = compare(args.seeds, args.oracle_share, settings, not args.no_diagnostics,
+                                     tuple(args.only))
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
     if not args.skip_smoke:
