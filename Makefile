@@ -10,9 +10,9 @@ export COURSE_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/MANIFEST.tsv),$(SHARED_
 # TensorFlow build: the GPU one when an NVIDIA driver is present, else the smaller CPU one.
 TF_EXTRA := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo tf || echo tf-cpu)
 
-.PHONY: setup sandbox demo test test-fast smoke release lint benchmark clean
+.PHONY: setup sandbox music-tools demo test test-fast smoke release lint benchmark clean
 
-setup: $(VENV)/.installed sandbox
+setup: $(VENV)/.installed sandbox music-tools
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ sandbox:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null; \
 	  else echo "note: install bubblewrap to grade in a sandbox (see README)"; fi; }
+
+# abc2midi (package abcmidi, under 1 MB) turns Lab 7's ABC tunes into MIDI, as in the course; without it the lab
+# uses its own parser. Installed when we are root on Debian/Ubuntu.
+music-tools:
+	@command -v abc2midi >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && apt-get install -y -qq abcmidi) >/dev/null; \
+	  else echo "note: install abcmidi to convert Lab 7's tunes with abc2midi (optional)"; fi; }
 
 release: setup
 	$(PY) -m grader release
