@@ -144,8 +144,9 @@ def test_probabilities_match_reference(student):
 
 # ---------------------------------------------------------------- train_step (3)
 
-# Runs in the student's kernel: a fresh DBVAE (32x32 images), weights before, losses, weights after.
+# Runs in the student's kernel: a fresh DBVAE (32x32 images): face logits and weights before, losses, weights after.
 _STEP = ("lambda x, y, steps: (lambda m, o: ("
+         "m(x, training=True)[0].numpy(), "
          "[v.numpy().copy() for v in m.encoder.trainable_variables], "
          "[v.numpy().copy() for v in m.decoder.trainable_variables], "
          "[np.asarray(dbvae_train_step(m, o, x, y)).tolist() for _ in range(steps)], "
@@ -164,23 +165,27 @@ def _run_steps(student, y, steps):
 
 
 @points(1, question="train_step")
-def test_step_returns_scalar_and_updates_encoder(student):
-    enc0, _, losses, enc1, _ = _run_steps(student, np.array([1, 0] * 3), 1)
+def test_step_returns_mean_loss_and_updates_encoder(student):
+    logits, enc0, _, losses, enc1, _ = _run_steps(student, np.zeros(6), 1)
     expect(np.asarray(losses[0]).shape == () and np.isfinite(losses[0]),
            "dbvae_train_step must return the mean loss over the batch (one finite number)")
+    logits = np.asarray(logits, np.float64)
+    expect_close(losses[0], np.mean(np.maximum(logits, 0) + np.log1p(np.exp(-np.abs(logits)))),
+                 what="the loss returned for a batch of non-faces (the mean over the batch, before the update)",
+                 atol=1e-4, rtol=1e-3)
     expect(_changed(enc0, enc1), "dbvae_train_step did not update the encoder's weights")
 
 
 @points(1, question="train_step")
 def test_nonfaces_leave_decoder_unchanged(student):
-    _, dec0, _, _, dec1 = _run_steps(student, np.zeros(6), 2)
+    _, _, dec0, _, _, dec1 = _run_steps(student, np.zeros(6), 2)
     expect(not _changed(dec0, dec1), "a batch without faces changed the decoder: the VAE loss must only "
                                      "count for faces")
 
 
 @points(1, question="train_step")
 def test_faces_train_decoder_and_loss_falls(student):
-    _, dec0, losses, _, dec1 = _run_steps(student, np.ones(6), 30)
+    _, _, dec0, losses, _, dec1 = _run_steps(student, np.ones(6), 30)
     losses = np.asarray(losses, np.float64).reshape(-1)
     expect(_changed(dec0, dec1), "a batch of faces did not change the decoder")
     expect(losses.shape == (30,) and np.mean(losses[-3:]) < losses[0],
