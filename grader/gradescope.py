@@ -2,9 +2,9 @@
 
 ``python -m grader gradescope LAB [--out DIR]`` writes ``DIR/<lab>_gradescope.zip``: ``setup.sh`` and
 ``run_autograder`` at its root, and ``repo/``: ``course_utils``, ``grader`` (this lab's hidden checks
-only), the released notebook and what installing them needs. No solution notebook is shipped: the
-released notebook stands in as nbgrader's source (its answer cells become stubs, its grade cells and
-points are the same), which is all grading reads.
+and kept earlier releases only), the released notebook and what installing them needs. No solution
+notebook is shipped: the released notebook stands in as nbgrader's source (its answer cells become
+stubs, its grade cells and points are the same), which is all grading reads.
 
 On Gradescope ``run_autograder`` runs ``python -m grader.gradescope run``: the submitted
 ``submission/*.ipynb`` is graded by :func:`grader.__main__.grade_lab`, exactly as ``autograde`` does,
@@ -27,6 +27,7 @@ import zipfile
 from pathlib import Path
 
 from grader.labs import REPO, Lab
+from grader.versions import archive_dir
 
 ROOT_ENV = "AUTOGRADER_ROOT"
 # Per-check results appear once the instructor publishes grades: a student cannot probe the hidden
@@ -76,6 +77,8 @@ def _files(lab: Lab) -> list[tuple[Path, str]]:
               (lab.release, f"solutions/{lab.name}/{lab.notebook_name}"),  # nbgrader's source: no solutions
               (lab.checks, f"grader/checks/{lab.checks.name}")]
     wanted += [(path, path.relative_to(root).as_posix()) for path in sorted((root / "grader").glob("*.py"))]
+    # Earlier releases of the lab: a student who started on one is graded against it, as by `autograde`.
+    wanted += [(path, path.relative_to(root).as_posix()) for path in sorted(archive_dir(lab).glob("*.ipynb"))]
     wanted += [(path, path.relative_to(root).as_posix()) for path in sorted((root / "course_utils").rglob("*"))
                if path.is_file() and "__pycache__" not in path.parts]
     return wanted
