@@ -273,3 +273,111 @@ def test_shuffle_labels(solution):
         "permutation",
     )
     assert check_failed(checks.check_shuffle_labels(lambda labels, seed: labels.copy()), "kept their place")
+
+
+# ---------------------------------------------------------------- named mistakes, shortcuts, stand-in model
+
+
+def conv_library(x, w, stride=1, padding="valid"):
+    return tf.nn.conv2d(x, w, strides=stride, padding=padding.upper()).numpy()
+
+
+def conv_keras_ops(x, w, stride=1, padding="valid"):
+    from keras import ops
+
+    return np.asarray(ops.conv(x, w, strides=stride, padding=padding))
+
+
+def pool_library(x, pool_size=2, stride=None, padding="valid"):
+    return tf.nn.max_pool2d(x, pool_size, stride or pool_size, padding.upper()).numpy()
+
+
+def pool_generic(x, pool_size=2, stride=None, padding="valid"):
+    return tf.nn.pool(x, (pool_size, pool_size), "MAX", strides=(stride or pool_size,) * 2,
+                      padding=padding.upper()).numpy()
+
+
+def confusion_library(y_true, y_pred, num_classes):
+    return tf.math.confusion_matrix(y_true, y_pred, num_classes).numpy().astype(np.int64)
+
+
+def confusion_fancy_index(y_true, y_pred, num_classes):
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    counts[y_true, y_pred] += 1
+    return counts
+
+
+@pytest.mark.parametrize("conv", [conv_library, conv_keras_ops])
+def test_conv2d_library_shortcut_fails(conv):
+    assert check_failed(checks.check_conv2d(conv), "by hand")
+
+
+@pytest.mark.parametrize("pool", [pool_library, pool_generic])
+def test_max_pool_library_shortcut_fails(pool):
+    assert check_failed(checks.check_max_pool2d(pool), "by hand")
+
+
+def test_conv2d_messages_tell_stride_from_padding(solution):
+    conv = solution["conv2d"]
+    assert check_failed(checks.check_conv2d(lambda x, w, stride=1, padding="valid": conv(x, w, 1, padding)),
+                        "ignores the stride")
+    assert check_failed(checks.check_conv2d(lambda x, w, stride=1, padding="valid": conv(x, w, stride, "valid")),
+                        "without padding")
+
+    def unstrided_reads(x, w, stride=1, padding="valid"):  # right output size, filter moved by 1
+        full = conv(x, w, 1, padding if stride == 1 else "valid") if padding == "valid" else None
+        if padding == "valid":
+            return full[:, :(x.shape[1] - w.shape[0]) // stride + 1, :(x.shape[2] - w.shape[1]) // stride + 1]
+        return conv(x, w, stride, padding)
+
+    assert check_failed(checks.check_conv2d(unstrided_reads), "instead of the stride")
+
+
+def test_conv2d_padding_split_is_named(solution):
+    def swapped(x, w, stride=1, padding="valid"):
+        if padding == "valid":
+            return solution["conv2d"](x, w, stride, padding)
+        pads = [(p - p // 2, p // 2) for p in
+                (max((-(-size // stride) - 1) * stride + k - size, 0) for size, k in zip(x.shape[1:3], w.shape[:2]))]
+        return solution["conv2d"](np.pad(x, ((0, 0), *pads, (0, 0))), w, stride, "valid")
+
+    assert check_failed(checks.check_conv2d(swapped), "split the wrong way")
+
+
+def test_max_pool_mistakes_are_named(solution):
+    pool = solution["max_pool2d"]
+    assert check_failed(checks.check_max_pool2d(
+        lambda x, pool_size=2, stride=None, padding="valid": pool(x, pool_size, pool_size, padding)),
+        "ignores the stride")
+
+    def average(x, pool_size=2, stride=None, padding="valid"):
+        return tf.nn.avg_pool2d(x, pool_size, stride or pool_size, padding.upper()).numpy()
+
+    assert check_failed(checks.check_max_pool2d(average), "average pooling")
+
+
+def test_train_step_without_training_flag_fails():
+    def no_training_flag(model, optimizer, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x)))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    assert check_failed(checks.check_train_step(no_training_flag), "training=True")
+
+
+def test_train_step_written_another_way_passes():
+    def with_apply(model, optimizer, x, y):
+        with tf.GradientTape() as tape:
+            probs = model(x, training=True)
+            picked = tf.gather(probs, tf.cast(y, tf.int32), axis=1, batch_dims=1)
+            loss = -tf.reduce_mean(tf.math.log(picked))
+        optimizer.apply(tape.gradient(loss, model.trainable_weights), model.trainable_weights)
+        return loss
+
+    assert checks.check_train_step(with_apply).passed
+
+
+def test_confusion_matrix_shortcut_and_fancy_index_fail():
+    assert check_failed(checks.check_confusion_matrix(confusion_library), "confusion_matrix")
+    assert check_failed(checks.check_confusion_matrix(confusion_fancy_index), "np.add.at")
