@@ -3,6 +3,7 @@
 import csv
 import io
 import os
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -133,16 +134,24 @@ def _run(client, index: int) -> str:
 
 @pytest.mark.slow
 def test_grading_notebook_runs_top_to_bottom_and_resumes(tmp_path):
-    """Upload the example class as an LMS zip, grade it, download the archive; rerun the grading cell."""
+    """Upload the example class as an LMS zip, grade it, download the archive; rerun the grading cell.
+
+    The kernel imports the grader from a copy of the repository, as the notebook's install cell does in
+    Colab, so edits made to this checkout while the test runs cannot change the grader's fingerprint."""
     from nbclient import NotebookClient
 
-    work, downloads = tmp_path / "work", tmp_path / "downloads"
+    work, downloads, checkout = tmp_path / "work", tmp_path / "downloads", tmp_path / "course"
     work.mkdir()
     downloads.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_stand_in(tmp_path / "stand_in")), str(REPO)]),
+    for part in ("grader", f"labs/{LAB.name}", f"solutions/{LAB.name}"):  # a checkout nobody edits meanwhile
+        shutil.copytree(REPO / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "course.toml", checkout)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_stand_in(tmp_path / "stand_in")), str(checkout)]),
            "FAKE_COLAB_UPLOAD": str(_class_zip(tmp_path / "lab1_submissions.zip")),
            "FAKE_COLAB_DOWNLOADS": str(downloads)}
     notebook = nbformat.read(NOTEBOOK, as_version=4)
+    form = next(cell for cell in notebook.cells if 'LMS_FORMAT = ""' in cell.source)
+    form.source = form.source.replace('LMS_FORMAT = ""', 'LMS_FORMAT = "canvas"')  # the instructor fills the form
     client = NotebookClient(notebook, timeout=1500, kernel_name="python3", resources={"metadata": {"path": str(work)}})
     with client.setup_kernel(env=env, cwd=str(work)):
         outputs = [_run(client, index) for index in range(len(notebook.cells))
@@ -152,7 +161,7 @@ def test_grading_notebook_runs_top_to_bottom_and_resumes(tmp_path):
         stamps = [p.stat().st_mtime_ns for p in results]
         rerun = _run(client, grading)
     text = "\n".join(outputs)
-    assert "grader from " + str(REPO) in text and "Isolation: " in text and "GPU: " in text
+    assert f"grader from {checkout}" in text and "Isolation: " in text and "GPU: " in text
     summary = next(o for o in notebook.cells[grading + 2].outputs if "text/html" in o.get("data", {}))
     assert "class summary" in summary["data"]["text/html"] and "data:image/png;base64," in summary["data"]["text/html"]
     assert len(results) == len(EXPECTED) and [p.stat().st_mtime_ns for p in results] == stamps, "rerun regraded"
@@ -161,6 +170,7 @@ def test_grading_notebook_runs_top_to_bottom_and_resumes(tmp_path):
     names = set(archive.namelist())
     assert {"grades.csv", "checks.csv", f"report/{LAB.name}/report.html", f"report/{LAB.name}/scores.png"} <= names
     assert {f"feedback/{s}/{LAB.name}/{LAB.name}.html" for s in EXPECTED} <= names
+    assert {f"exports/{LAB.name}_canvas.csv", f"exports/{LAB.name}_canvas_review.csv"} <= names
     assert not [n for n in names if n.endswith(".ipynb") or n.startswith(("source/", "submitted/"))]
     grades = {row["student_id"]: (row["status"], float(row["score"]))
               for row in csv.DictReader(io.TextIOWrapper(archive.open("grades.csv")))}

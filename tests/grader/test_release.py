@@ -1,6 +1,5 @@
 """The course's address (course.toml) reaches every link, and releases are versioned for grading."""
 
-import dataclasses
 import os
 import re
 import shutil
@@ -198,11 +197,10 @@ def test_grading_a_submission_from_an_earlier_release(history):
 
     lab = history["lab"]
     data = [Path(os.environ["COURSE_DATA_DIR"]).resolve()] if os.environ.get("COURSE_DATA_DIR") else []
-    wanted = {"lab": lab, "student": "alice", "data": nbformat.writes(history["submission"]).encode(),
-              "problem": None, "course": lab.root / "grading", "level": "none", "data_dirs": data,
-              "limits": sandbox.Limits(memory_mb=3000, cell_seconds=120, notebook_seconds=480),
-              "kernel_env": {"COURSE_MODE": "smoke", **({"COURSE_DATA_DIR": str(data[0])} if data else {})}}
-    result = grade(Job(**{f.name: wanted[f.name] for f in dataclasses.fields(Job) if f.name in wanted}))
+    env = {"COURSE_MODE": "smoke", **({"COURSE_DATA_DIR": str(data[0])} if data else {})}
+    limits = sandbox.Limits(memory_mb=3000, cell_seconds=120, notebook_seconds=480)
+    result = grade(Job(lab, "alice", nbformat.writes(history["submission"]).encode(), None, limits, data, env,
+                       level="none"))
     assert result["status"] == "missing answer", result["reasons"]
     assert not any("tamper" in r or "changed" in r for r in result["reasons"])
     assert result["score"] > 0 and result["missing_answers"] == ["softplus_impl"]
