@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.intake import MOODLE_ENTRY
+from grader.intake import MOODLE_ENTRY, collect
 from grader.integrity import grade_id
 from grader.labs import Lab
 
@@ -94,8 +94,6 @@ def entry_identity(entry: str) -> dict[str, str]:
 
 def record_intake(course: Path, lab: Lab, submissions: Path) -> Path:
     """Save each submission's zip entry and time in ``course/intake/<lab>.json`` (merged with earlier runs)."""
-    from grader.intake import collect
-
     path = course / "intake" / f"{lab.name}.json"
     known = json.loads(path.read_text()) if path.is_file() else {}
     for submission in collect(submissions, lab.notebook_name):
