@@ -5,7 +5,7 @@
     python benchmarks/lab8.py smoke
 
 ``cartpole``: for each seed 0..S-1, the notebook's full-mode recipe (MLP 32, Adam 0.01, gamma 0.99,
-normalised returns, one episode per update, stop when the last 10 episodes average 490 or after
+normalised returns, one episode per update, stop when the last 20 episodes average 490 or after
 ``--episodes``), then ``--eval`` evaluation episodes of the trained (sampling) policy; the random
 agent over the same number of episodes in the same run. Solved: mean evaluation return >= 475.
 ``pong``: the random agent's and the untrained CNN's mean score over ``--eval`` games, then the

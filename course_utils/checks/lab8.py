@@ -444,6 +444,8 @@ def run_train_step(train_step, weights, observations, actions, returns, lr: floa
         return np.asarray(step(model, keras.optimizers.SGD(lr), *inputs)), model.get_weights()
     try:
         loss = tf.function(step, reduce_retracing=True)(model, keras.optimizers.SGD(lr), *inputs)
+    except NotImplementedError:
+        raise
     except Exception as error:  # noqa: BLE001 (the student's code, compiled)
         raise RuntimeError(f"train_step fails inside tf.function ({type(error).__name__}): use TensorFlow "
                            "operations only, no .numpy() or NumPy on tensors") from None
