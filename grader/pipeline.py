@@ -100,7 +100,7 @@ def _run_cells(cells: list, kernel, limits: sandbox.Limits) -> tuple[list[tuple[
                                              "the rest was dropped"))
         if not kernel.alive:
             reason = kernel.describe_death()
-            if run.status == "timeout" and not kernel.death_reason:
+            if run.status == "timeout" and kernel.death_reason in (None, "timeout"):
                 reason = "timeout: a cell did not stop when interrupted"
             return problems, count, reason
         if run.error_name == "MemoryError":
