@@ -91,8 +91,12 @@ class BudgetedEvaluator:
             if self.done:
                 break
             if self.samples >= self.MAX_SAMPLES_PER_EVALUATION * self.budget:
-                raise RuntimeError(f"{self.samples} architectures sampled but only {len(self.scores)} distinct: the "
-                                   f"search has collapsed (raise the entropy bonus or lower the learning rate)")
+                raise RuntimeError(
+                    f"{self.samples} architectures sampled but only {len(self.scores)} distinct: the search keeps "
+                    f"drawing the same few. A random search: draw every decision with the one rng (not a new "
+                    f"generator with the same seed each time). A controller: check that the reward minus the "
+                    f"baseline drives the update with the right sign and that the baseline is updated; if "
+                    f"those are right, raise the entropy bonus or lower the learning rate")
             self.samples += 1
             key = arch_key(arch)
             if key not in self.scores:

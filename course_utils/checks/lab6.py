@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.checks import public_check, require, require_close
+from course_utils.checks import public_check, require, require_close, with_references
 from course_utils.nas import SEARCH_SPACE, architecture, space_size
 
 ACTIVATIONS = SEARCH_SPACE["activation"]
@@ -53,14 +53,82 @@ def _activation_name(layer) -> str | None:
     return getattr(name, "__name__", str(name))
 
 
+def weights_by_shape(shapes, seed: int) -> dict[str, np.ndarray]:
+    """One fixed float32 array per distinct weight shape, keyed by ``str(shape)``.
+
+    Setting a child's weights from this by shape needs no layer names or order: the three kernels
+    have distinct shapes, and biases of one shape share values, so any order gives the same network.
+    """
+    rng = np.random.default_rng(seed)
+    return {str(tuple(shape)): rng.normal(0, 0.3, size=tuple(shape)).astype("float32")
+            for shape in sorted({tuple(shape) for shape in shapes})}
+
+
+def child_forward(arch: dict, weights: dict[str, np.ndarray], x, activation_before_add: bool = False):
+    """Logits (n, 10) of Exercise 1's network for images ``x`` (n, 28, 28, 1), weights from :func:`weights_by_shape`.
+
+    ``activation_before_add`` computes a typical mistake instead (the activation inside the residual branch).
+    """
+    import tensorflow as tf
+
+    f1, k1, f2, k2 = arch["filters1"], arch["kernel1"], arch["filters2"], arch["kernel2"]
+    act = {"relu": tf.nn.relu, "tanh": tf.tanh, "sigmoid": tf.sigmoid}[arch["activation"]]
+
+    def w(*shape):
+        return weights[str(shape)]
+
+    def conv(h, kernel, bias):
+        return tf.nn.conv2d(h, kernel, 1, "SAME") + bias
+
+    h = tf.nn.max_pool2d(act(conv(tf.constant(x, tf.float32), w(k1, k1, 1, f1), w(f1))), 2, 2, "VALID")
+    z = conv(h, w(k2, k2, f1, f2), w(f2))
+    if arch["skip"] == "residual":
+        z = (act(z) if activation_before_add else z) + conv(h, w(1, 1, f1, f2), w(f2))
+    z = tf.nn.max_pool2d(z if activation_before_add and arch["skip"] == "residual" else act(z), 2, 2, "VALID")
+    z = tf.reduce_mean(z, axis=(1, 2)) if arch["head"] == "gap" else tf.reshape(z, (len(x), -1))
+    features = f2 if arch["head"] == "gap" else 7 * 7 * f2
+    return (tf.matmul(z, w(features, 10)) + w(10)).numpy()
+
+
+def forward_problem(logits, arch: dict, weights: dict[str, np.ndarray], x) -> str | None:
+    """What is wrong with the logits a child computed with ``weights`` on ``x``, or None.
+
+    ``logits`` come from the student's model with its weights set from ``weights`` by shape.
+    """
+    if array_close(logits, child_forward(arch, weights, x)):
+        return None
+    if arch["skip"] == "residual" and array_close(logits, child_forward(arch, weights, x, activation_before_add=True)):
+        return (f"for {arch} the activation is applied inside the residual branch: add the 1x1 projection to "
+                f"the second convolution's *linear* output, then apply the activation to the sum")
+    return (f"for {arch} the model has the right parameters but computes something else from the same weights: "
+            f"check the order conv -> activation -> pool in each block, the padding, where the projection "
+            f"branch starts (the first block's pooled output) and the head")
+
+
+def array_close(got, expected) -> bool:
+    got = np.asarray(got, dtype=float)
+    return got.shape == np.shape(expected) and np.allclose(got, expected, atol=1e-4, rtol=1e-3)
+
+
+def set_weights_by_shape(model, weights: dict[str, np.ndarray]) -> None:
+    for variable in model.weights:
+        variable.assign(weights[str(tuple(variable.shape))])
+
+
 @public_check
 def check_build_child(build_child) -> None:
-    """``build_child(arch)`` matches the parameter formula, output shape and activation on 10 architectures."""
+    """``build_child(arch)`` matches the parameter formula, output shape, activation and forward pass."""
     indices = [0, 5, 47, 70, 101, 122, 190, 263, 348, space_size() - 1]
+    x = np.random.default_rng(6).uniform(size=(3, 28, 28, 1)).astype("float32")
     for index in indices:
         arch = architecture(index)
-        problems = model_problems(build_child(arch), arch)
+        model = build_child(arch)
+        problems = model_problems(model, arch)
         require(not problems, problems[0] if problems else "")
+        weights = weights_by_shape([v.shape for v in model.weights], seed=index)
+        set_weights_by_shape(model, weights)
+        problem = forward_problem(model(x).numpy(), arch, weights, x)
+        require(problem is None, problem or "")
 
 
 def _require_valid(arch, what: str) -> None:
@@ -217,11 +285,44 @@ def reference_reinforce(controller, tokens, rewards, baseline, entropy_weight, n
     return float(loss), tape.gradient(loss, controller.trainable_variables)
 
 
+def loss_mistake(loss: float, log_prob, entropy, rewards, baseline, entropy_weight) -> str | None:
+    """Name the typical mistake whose loss equals ``loss``, or None (also when no known mistake fits).
+
+    ``log_prob`` and ``entropy`` (n,) are the reference values of the batch, before the update.
+    """
+    log_prob, entropy = np.asarray(log_prob, dtype=float), np.asarray(entropy, dtype=float)
+    advantage = np.asarray(rewards, dtype=float) - baseline
+    right = -np.mean(advantage * log_prob) - entropy_weight * np.mean(entropy)
+    mistakes = {
+        "the loss has the wrong sign: gradient *descent* on L must raise log pi(a) of architectures that beat the "
+        "baseline, so L = -mean(advantage * log pi(a)) - beta * mean(entropy)":
+            np.mean(advantage * log_prob) + entropy_weight * np.mean(entropy),
+        "the entropy bonus has the wrong sign: minimising L must *raise* the entropy, so subtract beta * mean(H)":
+            -np.mean(advantage * log_prob) + entropy_weight * np.mean(entropy),
+        "the baseline is not subtracted: the advantage is R - b, not R":
+            -np.mean(np.asarray(rewards) * log_prob) - entropy_weight * np.mean(entropy),
+        "the loss sums over the batch where the formula takes the mean (1/n)":
+            -np.sum(advantage * log_prob) - entropy_weight * np.sum(entropy),
+        "the entropy bonus is missing (- beta * mean of the summed entropies)": -np.mean(advantage * log_prob),
+    }
+    if abs(loss - right) <= 1e-4 + 1e-4 * abs(right):
+        return None
+    return next((message for message, value in mistakes.items() if abs(loss - value) <= 1e-4 + 1e-4 * abs(value)),
+                None)
+
+
 @public_check
 def check_reinforce_step(reinforce_step, Controller, n_choices) -> None:
-    """The loss and the SGD update match a reference; probability moves toward above-baseline samples."""
+    """The loss and the SGD update match a reference; probability moves toward above-baseline samples.
+
+    ``reinforce_step`` runs with the reference ``log_prob_and_entropy``, so a mistake there is charged to
+    Exercise 4 only.
+    """
     import keras
     import tensorflow as tf
+
+    reinforce_step = with_references(reinforce_step, log_prob_and_entropy=lambda controller, tokens:
+                                     reference_log_prob_and_entropy(controller, tokens, n_choices))
 
     rng = np.random.default_rng(3)
     tokens = np.stack([rng.integers(k, size=6) for k in n_choices], axis=1)
@@ -246,6 +347,12 @@ def check_reinforce_step(reinforce_step, Controller, n_choices) -> None:
     expected_loss, grads = reference_reinforce(reference, tokens, rewards, baseline, entropy_weight, n_choices)
 
     loss = reinforce_step(controller, keras.optimizers.SGD(lr), tokens, rewards, baseline, entropy_weight)
+    require(loss is not None and np.ndim(loss) == 0, f"reinforce_step should return the loss L as one number, "
+                                                     f"got {type(loss).__name__} of shape {np.shape(loss)}")
+    log_prob, entropy = reference_log_prob_and_entropy(scaled_controller(Controller, seed=3, scale=3.0), tokens,
+                                                       n_choices)
+    mistake = loss_mistake(float(loss), log_prob.numpy(), entropy.numpy(), rewards, baseline, entropy_weight)
+    require(mistake is None, mistake or "")
     require_close(loss, expected_loss, what="returned loss L", atol=1e-4, rtol=1e-4)
     steps = [after - b for after, b in zip(controller.get_weights(), before)]
     require(any(np.abs(s).max() > 0 for s in steps), "reinforce_step did not change the controller's weights")
@@ -254,9 +361,109 @@ def check_reinforce_step(reinforce_step, Controller, n_choices) -> None:
         require_close(step, expected, what=f"SGD update of {variable.path}", atol=1e-5, rtol=1e-3)
 
 
+def reference_sample_tokens(controller, n: int, rng: np.random.Generator, n_choices) -> np.ndarray:
+    """Tokens (n, T) drawn from the controller step by step with ``rng``, each draw fed back in."""
+    import tensorflow as tf
+
+    inputs, states = controller.initial(n)
+    tokens = np.zeros((n, len(n_choices)), dtype=int)
+    for t, k in enumerate(n_choices):
+        logits, states = controller.step(t, inputs, states)
+        probs = tf.nn.softmax(logits).numpy().astype(float)
+        tokens[:, t] = np.minimum((rng.random((n, 1)) < probs.cumsum(axis=1)).argmax(axis=1), k - 1)
+        if t < len(n_choices) - 1:
+            inputs = controller.feed(t, tokens[:, t])
+    return tokens
+
+
+class RecordingReinforce:
+    """A reference ``reinforce_step`` that also records each call's tokens, rewards and baseline."""
+
+    def __init__(self, n_choices):
+        self.n_choices, self.calls = n_choices, []
+
+    def __call__(self, controller, optimizer, tokens, rewards, baseline, entropy_weight) -> float:
+        self.calls.append((np.asarray(tokens), np.asarray(rewards, dtype=float),
+                           None if baseline is None else float(baseline)))
+        if len(tokens) != len(rewards) or baseline is None:  # reported by baseline_problem afterwards
+            return 0.0
+        loss, grads = reference_reinforce(controller, tokens, rewards, baseline, entropy_weight, self.n_choices)
+        optimizer.apply_gradients(zip(grads, controller.trainable_variables))
+        return loss
+
+
+def with_reference_steps(controller_search, n_choices):
+    """``controller_search`` run with the reference sampler and update; returns (search, recorder)."""
+    recorder = RecordingReinforce(n_choices)
+    search = with_references(
+        controller_search, reinforce_step=recorder,
+        sample_tokens=lambda controller, n, rng: reference_sample_tokens(controller, n, rng, n_choices),
+        log_prob_and_entropy=lambda controller, tokens: reference_log_prob_and_entropy(controller, tokens,
+                                                                                       n_choices))
+    return search, recorder
+
+
+def baseline_problem(calls, decay: float) -> str | None:
+    """Whether the baselines passed to reinforce_step follow b <- decay*b + (1-decay)*mean(batch rewards).
+
+    ``calls``: (tokens, rewards, baseline) per update, in order. None when they do.
+    """
+    if not calls:
+        return "controller_search never called reinforce_step"
+    for tokens, rewards, _ in calls:
+        if len(tokens) != len(rewards):
+            return (f"reinforce_step got {len(tokens)} token rows but {len(rewards)} rewards: when the budget runs "
+                    f"out mid-batch, keep only the tokens that were scored")
+    means = [rewards.mean() for _, rewards, _ in calls]
+    got = np.array([np.nan if baseline is None else baseline for _, _, baseline in calls])
+
+    def sequence(first, keep):
+        out = [first]
+        for mean in means[:-1]:
+            out.append(keep * out[-1] + (1 - keep) * mean)
+        return np.array(out)
+
+    if np.allclose(got, sequence(means[0], decay), atol=1e-6):
+        return None
+    if np.isnan(got).any() or abs(got[0]) < 1e-12 and means[0] != 0:
+        return ("the first update got no baseline (or 0): before the first step set the baseline to the first "
+                "batch's mean reward")
+    if len(got) > 2 and np.allclose(got, got[0]):
+        return ("the baseline passed to reinforce_step never changes: after each update move it toward the "
+                "batch's mean reward, b <- decay * b + (1 - decay) * mean(R)")
+    if np.allclose(got, sequence(means[0], 1 - decay), atol=1e-6):
+        return ("the baseline's decay is swapped: the old baseline keeps the share `decay` and the new batch's "
+                "mean gets 1 - decay, b <- decay * b + (1 - decay) * mean(R)")
+    updated_first = [means[0]]
+    for mean in means[1:]:
+        updated_first.append(decay * updated_first[-1] + (1 - decay) * mean)
+    if np.allclose(got, updated_first, atol=1e-6):
+        return ("the baseline is updated with a batch's rewards before that batch's update: take the step with "
+                "the old baseline, then update it")
+    return "the baselines passed to reinforce_step do not follow b <- decay * b + (1 - decay) * mean(R)"
+
+
 @public_check
 def check_controller_search(controller_search, table) -> None:
-    """Budget of distinct evaluations respected, rewards from ``evaluate``, reproducible, and it learns."""
+    """Budget of distinct evaluations respected, rewards from ``evaluate``, baseline, reproducible, and it learns.
+
+    The search runs with the reference ``sample_tokens`` and ``reinforce_step``, so mistakes there are
+    charged to their own exercises; the reference update also records the baselines it is given.
+    """
+    from course_utils.nas import arch_key
+
+    n_choices = [len(choices) for choices in SEARCH_SPACE.values()]
+    search, recorder = with_reference_steps(controller_search, n_choices)
+    search(table.lookup, 21, seed=1, batch_size=4, decay=0.7)
+    problem = baseline_problem(recorder.calls, 0.7)
+    require(problem is None, problem or "")
+    for tokens, rewards, _ in recorder.calls:
+        expected = [table.accuracy[arch_key({name: SEARCH_SPACE[name][int(i)] for name, i in
+                                             zip(SEARCH_SPACE, row)})] for row in tokens]
+        require_close(rewards, expected, what="the rewards passed to reinforce_step (the scores of its tokens)",
+                      atol=1e-9)
+
+    controller_search, _ = with_reference_steps(controller_search, n_choices)
     archs, rewards = controller_search(table.lookup, 23, seed=0, batch_size=5)
     require(len(archs) == 23 and np.shape(rewards) == (23,),
             f"with budget 23 you returned {len(archs)} architectures and rewards of shape {np.shape(rewards)}; "

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from course_utils.checks import lab6 as public
 from course_utils.checks.lab6 import child_params
-from course_utils.nas import SEARCH_SPACE, architecture, load_nas_table
-from grader.harness import expect, expect_close, points
+from course_utils.nas import SEARCH_SPACE, arch_key, architecture, load_nas_table
+from grader.harness import expect, expect_close, expect_no_problem, points
 
 N_CHOICES = [len(choices) for choices in SEARCH_SPACE.values()]
 OFFSETS = [int(offset) for offset in np.cumsum([0] + N_CHOICES)]
@@ -72,13 +73,45 @@ def _forward(weights, tokens):
     return log_prob, entropy, conditionals
 
 
+# Runs in the student's kernel: the student's function with reference versions of what it calls
+# (course_utils' public references, which the sandbox can import), returning plain data only.
+_WITH_REFERENCES = """
+import keras
+import numpy as np
+from course_utils.checks import lab6 as ref
+from course_utils.checks import with_references
+
+N = [len(choices) for choices in ref.SEARCH_SPACE.values()]
+
+
+def reinforce(reinforce_step, Controller, seed, scale, tokens, rewards, baseline, beta, lr):
+    log_prob = lambda c, t: ref.reference_log_prob_and_entropy(c, t, N)  # noqa: E731
+    step = with_references(reinforce_step, log_prob_and_entropy=log_prob)
+    controller = ref.scaled_controller(Controller, seed, scale)
+    loss = step(controller, keras.optimizers.SGD(lr), tokens, rewards, baseline, beta)
+    return float(loss), controller.get_weights()
+
+
+def search(controller_search, table, budget, seed, **options):
+    run, recorder = ref.with_reference_steps(controller_search, N)
+    archs, rewards = run(table.lookup, budget, seed=seed, **options)
+    return recorder.calls, [list(arch.values()) for arch in archs], rewards
+"""
+
+
+def _with_references(function: str, *student_names: str) -> str:
+    """A kernel expression calling ``function`` of :data:`_WITH_REFERENCES` with the student's ``student_names``."""
+    names = "".join(f"{name}, " for name in student_names)
+    return (f"lambda *a: (lambda ns: (exec({_WITH_REFERENCES!r}, ns), ns[{function!r}]({names}*a))[1])({{}})")
+
+
 def _random_tokens(rng, n: int) -> np.ndarray:
     return np.stack([rng.integers(k, size=n) for k in N_CHOICES], axis=1)
 
 
 # ---------------------------------------------------------------- Exercise 1: build_child
 
-@points(1, question="build_child")
+@points(0.5, question="build_child")
 def test_build_child_parameter_counts(student):
     for index in (3, 22, 64, 89, 118, 131, 217, 302, 389, 430):
         arch = architecture(index)
@@ -87,7 +120,7 @@ def test_build_child_parameter_counts(student):
                                           f"layer recipe gives (filters, kernel sizes, biases, skip, head)")
 
 
-@points(1, question="build_child")
+@points(0.5, question="build_child")
 def test_build_child_output_and_activation(student):
     for index in (9, 77, 110, 143, 244, 431):
         arch = architecture(index)
@@ -98,6 +131,28 @@ def test_build_child_output_and_activation(student):
         used = set(names) - {"None", "linear"}
         expect(used == {arch["activation"]},
                f"build_child({arch}) uses the activations {sorted(used)}; it should use only the chosen one")
+
+
+@points(1, question="build_child")
+def test_build_child_forward_pass(student):
+    x = np.random.default_rng(60).uniform(size=(2, 28, 28, 1)).astype(np.float32)
+    for index in (29, 151, 215, 287, 359, 407):
+        arch = architecture(index)
+        shapes = student.call("lambda a: [tuple(v.shape) for v in build_child(a).weights]", arch)
+        weights = public.weights_by_shape([tuple(int(d) for d in shape) for shape in shapes], seed=index)
+        expected = {str(tuple(v.shape)) for v in (np.zeros(s) for s in _child_shapes(arch))}
+        expect(set(weights) == expected, f"build_child({arch}) has weights of shapes {sorted(weights)}, which is not "
+                                         f"what the layer recipe gives")
+        logits = student.call("lambda a, x, w: [m := build_child(a), [v.assign(w[str(tuple(v.shape))]) "
+                              "for v in m.weights], m(x).numpy()][-1]", arch, x, weights)
+        expect_no_problem(public.forward_problem(logits, arch, weights, x))
+
+
+def _child_shapes(arch: dict) -> list[tuple]:
+    f1, k1, f2, k2 = arch["filters1"], arch["kernel1"], arch["filters2"], arch["kernel2"]
+    features = f2 if arch["head"] == "gap" else 7 * 7 * f2
+    skip = [(1, 1, f1, f2), (f2,)] if arch["skip"] == "residual" else []
+    return [(k1, k1, 1, f1), (f1,), (k2, k2, f1, f2), (f2,), *skip, (features, 10), (10,)]
 
 
 # ---------------------------------------------------------------- Exercise 2: random search
@@ -152,11 +207,7 @@ def test_sample_tokens_follow_the_conditionals(student):
                                      f"np.random.default_rng(9))"))
     expect(tokens.shape == (600, len(N_CHOICES)), "sample_tokens returned the wrong shape")
     _, _, conditionals = _forward(weights, tokens)
-    for t, p in enumerate(conditionals):
-        hits = np.eye(p.shape[1])[tokens[:, t]]
-        z = np.abs((hits - p).sum(axis=0)) / np.sqrt((p * (1 - p)).sum(axis=0) + 1e-9)
-        expect(z.max() <= 5, f"at decision {t} the samples do not follow the controller's probabilities "
-                             f"given the earlier choices")
+    expect_no_problem(public.sampling_problem(tokens, conditionals))
 
 
 # ---------------------------------------------------------------- Exercise 4: log-probability
@@ -184,9 +235,9 @@ def test_entropy_matches_reference(student):
 # ---------------------------------------------------------------- Exercise 5: REINFORCE
 
 def _student_update(student, seed, scale, tokens, rewards, baseline, beta, lr):
-    return student.call(
-        f"lambda x, r, b, beta, lr: (lambda c: (reinforce_step(c, keras.optimizers.SGD(lr), x, r, b, beta), "
-        f"c.get_weights()))({SCALED.format(s=seed, k=scale)})", tokens, rewards, baseline, beta, lr)
+    """The loss and the weights after one student update, run with the reference log_prob_and_entropy."""
+    return student.call(_with_references("reinforce", "reinforce_step", "Controller"), seed, scale, tokens, rewards,
+                        baseline, beta, lr)
 
 
 @points(1.5, question="reinforce")
@@ -204,6 +255,9 @@ def test_reinforce_loss_and_gradient(student):
         loss = -tf.reduce_mean(advantages * log_prob) - beta * tf.reduce_mean(entropy)
     grads = tape.gradient(loss, variables)
     got_loss, after = _student_update(student, seed, scale, tokens, rewards, baseline, beta, lr)
+    expect(np.ndim(got_loss) == 0, "reinforce_step should return the loss L as one number")
+    expect_no_problem(public.loss_mistake(float(got_loss), log_prob.numpy(), entropy.numpy(), rewards, baseline,
+                                          beta))
     expect_close(got_loss, float(loss), what="the returned loss", atol=1e-4, rtol=1e-4)
     for w, a, g in zip(weights, after, grads):
         expect_close(np.asarray(a) - w, -lr * tf.convert_to_tensor(g).numpy(), what="the SGD update of the weights",
@@ -227,11 +281,15 @@ def test_reinforce_moves_probability_toward_good_architectures(student):
 
 # ---------------------------------------------------------------- Exercise 6: the search loop
 
-@points(1, question="controller_search")
+def _search(student, budget: int, seed: int, **options):
+    """(calls to reinforce_step, architectures as lists, rewards) of the student's search with reference steps."""
+    return student.call(_with_references("search", "controller_search", "table"), budget, seed, _timeout=120,
+                        **options)
+
+
+@points(0.5, question="controller_search")
 def test_controller_search_budget_and_rewards(student, table):
-    call = ("lambda: (lambda r: ([list(a.values()) for a in r[0]], r[1]))"
-            "(controller_search(table.lookup, 17, seed=13, batch_size=4))")
-    archs, rewards = student.call(call)
+    _, archs, rewards = _search(student, 17, 13, batch_size=4)
     expect(len(archs) == 17 and np.shape(rewards) == (17,),
            "controller_search does not return exactly `budget` architectures and rewards")
     expect(all(row in table.accuracy for row in _rows(archs)),
@@ -239,15 +297,28 @@ def test_controller_search_budget_and_rewards(student, table):
     expect(len(set(_rows(archs))) == 17, "controller_search counted a repeated architecture against the budget")
     expect_close(rewards, [table.accuracy[row] for row in _rows(archs)], what="controller_search rewards",
                  atol=1e-9)
-    expect(_rows(student.call(call)[0]) == _rows(archs), "controller_search is not reproducible for a fixed seed")
+    expect(_rows(_search(student, 17, 13, batch_size=4)[1]) == _rows(archs),
+           "controller_search is not reproducible for a fixed seed")
 
 
 @points(1, question="controller_search")
+def test_controller_search_baseline(student, table):
+    for seed, batch, decay in ((17, 3, 0.6), (18, 5, 0.9)):
+        calls, _, _ = _search(student, 19, seed, batch_size=batch, decay=decay)
+        calls = [(np.asarray(tokens), np.asarray(rewards, dtype=float), baseline) for tokens, rewards, baseline in
+                 calls]
+        expect_no_problem(public.baseline_problem(calls, decay))
+        for tokens, rewards, _ in calls:
+            archs = [{name: SEARCH_SPACE[name][int(i)] for name, i in zip(SEARCH_SPACE, row)} for row in tokens]
+            expect_close(rewards, [table.accuracy[arch_key(arch)] for arch in archs],
+                         what="the rewards passed to reinforce_step (the scores of its tokens)", atol=1e-9)
+
+
+@points(0.5, question="controller_search")
 def test_controller_search_learns(student, table):
     early, late = [], []
     for seed in (14, 15, 16):
-        rewards = np.asarray(student.call(f"lambda: controller_search(table.lookup, 60, seed={seed})[1]",
-                                          _timeout=120))
+        rewards = np.asarray(_search(student, 60, seed)[2])
         expect(rewards.shape == (60,), "controller_search does not return `budget` rewards")
         early.append(rewards[:15].mean())
         late.append(rewards[-15:].mean())
@@ -273,6 +344,7 @@ def test_compare_curves(student):
     for name, search in (("random", "random_search"), ("controller", "controller_search")):
         got = np.asarray(curves[name])
         expect(got.shape == (3, 9), f"curves[{name!r}] should have shape (len(seeds), budget)")
-        for row, seed in zip(got, (3, 4, 5)):
+        for position, (row, seed) in enumerate(zip(got, (3, 4, 5)), start=1):
             rewards = np.asarray(student.call(f"lambda: {search}(table.lookup, 9, {seed})[1]"))
-            expect_close(row, np.maximum.accumulate(rewards), what=f"curves[{name!r}]", atol=1e-9)
+            expect_close(row, np.maximum.accumulate(rewards), what=f"curves[{name!r}] for the seed in position "
+                         f"{position} (each row must come from its own seed)", atol=1e-9)

@@ -13,6 +13,8 @@ import pytest
 from benchmarks.lab6 import solution_namespace  # noqa: E402
 from course_utils.checks import lab6 as checks
 from course_utils.nas import SEARCH_SPACE, BudgetedEvaluator, arch_key, architecture, load_nas_table, space_size
+from grader import mutants
+from grader.labs import find_lab
 from tests.conftest import REPO
 
 NOTEBOOK = REPO / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
@@ -48,7 +50,7 @@ def test_budgeted_evaluator_charges_distinct_architectures_only():
     archs, scores = evaluator.result()
     assert archs == [a, b, c] and list(scores) == [0.1, 0.2, 0.3]
     stuck = BudgetedEvaluator(lambda arch: 0.5, 2)
-    with pytest.raises(RuntimeError, match="collapsed"):
+    with pytest.raises(RuntimeError, match="keeps drawing the same few"):
         stuck([a] * (2 * BudgetedEvaluator.MAX_SAMPLES_PER_EVALUATION + 1))
     with pytest.raises(ValueError):
         BudgetedEvaluator(lambda arch: 0.5, space_size() + 1)
@@ -170,27 +172,33 @@ def test_reinforce_step(lab):
     result = checks.check_reinforce_step(no_baseline, Controller, n_choices)
     assert not result.passed and "baseline" in result.problems[0]
     result = checks.check_reinforce_step(no_entropy, Controller, n_choices)
-    assert not result.passed and "loss" in result.problems[0]
+    assert not result.passed and "entropy bonus is missing" in result.problems[0]
+
+
+def _variant(lab: dict, cell: str, old: str, new: str) -> dict:
+    """The solution's namespace with answer cell ``cell`` edited, as a student's notebook would define it."""
+    notebook = mutants.student_notebook(find_lab("lab6"))
+    source = next(c.source for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell)
+    namespace = dict(lab)
+    exec(mutants.wrong(cell, "variant", edits=[(old, new)]).apply(source), namespace)
+    return namespace
 
 
 def test_controller_search(lab, table):
     assert checks.check_controller_search(lab["controller_search"], table).passed
+    whole_batches = _variant(lab, "controller_search_impl", "BudgetedEvaluator(evaluate, budget)",
+                             "BudgetedEvaluator(evaluate, -(-budget // batch_size) * batch_size)")
+    never_learns = _variant(lab, "controller_search_impl", "keras.optimizers.Adam(learning_rate)",
+                            "keras.optimizers.Adam(0.0)")
+    repeats_first = _variant(lab, "controller_search_impl", "    return evaluator.result()",
+                             "    archs, rewards = evaluator.result()\n"
+                             "    return [archs[0], *archs[:-1]], np.r_[rewards[:1], rewards[:-1]]")
 
-    def whole_batches(evaluate, budget, seed, batch_size=5, **kwargs):
-        return lab["controller_search"](evaluate, -(-budget // batch_size) * batch_size, seed, batch_size, **kwargs)
-
-    def never_learns(evaluate, budget, seed, batch_size=5, **kwargs):
-        return lab["controller_search"](evaluate, budget, seed, batch_size, learning_rate=0.0)
-
-    def repeats_first(evaluate, budget, seed, batch_size=5, **kwargs):
-        archs, rewards = lab["controller_search"](evaluate, budget, seed, batch_size, **kwargs)
-        return [archs[0], *archs[:-1]], np.r_[rewards[:1], rewards[:-1]]
-
-    result = checks.check_controller_search(whole_batches, table)
+    result = checks.check_controller_search(whole_batches["controller_search"], table)
     assert not result.passed and "budget" in result.problems[0]
-    result = checks.check_controller_search(repeats_first, table)
+    result = checks.check_controller_search(repeats_first["controller_search"], table)
     assert not result.passed and "repeated" in result.problems[0]
-    result = checks.check_controller_search(never_learns, table)
+    result = checks.check_controller_search(never_learns["controller_search"], table)
     assert not result.passed and "does not learn" in result.problems[0]
 
 
@@ -219,3 +227,24 @@ def test_notebook_structure():
                             "q_cost": 2, "q_random": 2, "q_space": 2}
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
     assert "course_utils.setup(seed=6)" in notebook.cells[1].source
+
+
+CATALOGUE = mutants.catalogue(find_lab("lab6"))
+
+
+@pytest.mark.parametrize("mutant", CATALOGUE, ids=[m.name for m in CATALOGUE])
+def test_catalogue_public_verdict(lab, table, mutant):
+    """Each catalogued answer, run in the solution's namespace: wrong ones fail their own check and say why."""
+    notebook = mutants.student_notebook(find_lab("lab6"))
+    cells = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id")]
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in cells]
+    answer = cells[ids.index(mutant.cell)]
+    check = cells[ids.index(mutant.cell) + 1]  # the public check cell right after the answer
+    namespace = {**lab, "checks": checks, "table": table}
+    exec(mutant.apply(answer.source), namespace)
+    result = eval(check.source, namespace)
+    if mutant.correct:
+        assert result.passed, result.problems
+    else:
+        assert not result.passed, f"{mutant.name} passes {check.metadata['nbgrader']['grade_id']}"
+        assert mutant.says.lower() in result.problems[0].lower(), result.problems
