@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from course_utils.checks import array_problem, public_check, require, require_close
+from course_utils.checks import public_check, require, require_close, require_no_shortcut, with_references
 
 TOLERANCE = 1e-5
 LOG_2PI = float(np.log(2 * np.pi))
@@ -75,27 +75,35 @@ def reference_auroc(scores_in, scores_out) -> float:
 
 
 class ScriptedModel:
-    """A stand-in for a Keras model whose stochastic passes follow a script.
+    """A stand-in for a Keras dropout network whose stochastic passes follow a script.
 
-    Called with ``training=True`` it returns ``x * factors[t]`` on its t-th such call
-    (cycling through ``factors``); called with ``training=False`` (the default) it
-    returns ``x`` unchanged, like a dropout network in inference mode. So the Monte
-    Carlo mean and variance over ``T = len(factors)`` passes are known exactly:
-    ``x * mean(factors)`` and ``x**2 * var(factors)``.
+    Called with ``training=True``, it multiplies each input row by ``factors[k]``, where k counts how many
+    times it has seen that row before (cycling through ``factors``); called with ``training=False`` (the
+    default) or through ``predict``, it returns the rows unchanged, like a dropout network in inference
+    mode. A loop of T calls and one call on the batch tiled T times both give the rows the passes
+    ``x * factors[0], ..., x * factors[T-1]``, so the Monte Carlo mean and variance over
+    ``T = len(factors)`` passes are known exactly: ``x * mean(factors)`` and ``x**2 * var(factors)``.
     """
 
     def __init__(self, factors: Sequence[float]):
         self.factors = np.asarray(factors, dtype=np.float32)
-        self.calls = 0
+        self.seen: dict[bytes, int] = {}
 
     def __call__(self, x, training: bool = False):
         tf = _tf()
-        x = tf.convert_to_tensor(np.asarray(x, dtype=np.float32))
+        x = np.asarray(x, dtype=np.float32)
         if not training:
-            return x
-        factor = self.factors[self.calls % len(self.factors)]
-        self.calls += 1
-        return x * factor
+            return tf.convert_to_tensor(x)
+        scale = np.empty(len(x), dtype=np.float32)
+        for i, row in enumerate(x):
+            k = self.seen.get(row.tobytes(), 0)
+            self.seen[row.tobytes()] = k + 1
+            scale[i] = self.factors[k % len(self.factors)]
+        return tf.convert_to_tensor(x * scale.reshape(-1, *[1] * (x.ndim - 1)))
+
+    def predict(self, x, **_) -> np.ndarray:
+        """Inference mode, like ``keras.Model.predict``: dropout off."""
+        return np.asarray(self(x, training=False))
 
 
 def dropout_model(rate: float, features: int):
@@ -119,7 +127,247 @@ def nll_gradients(gaussian_nll: Callable, y, mean, log_var) -> tuple[np.ndarray,
     return grads[0].numpy(), grads[1].numpy()
 
 
+# ---------------------------------------------------------------- diagnoses (shared with the hidden checks)
+
+
+def _near(got, expected, atol: float = 1e-4) -> bool:
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    expected = np.asarray(expected, dtype=np.float64)
+    return got.shape == expected.shape and bool(np.allclose(got, expected, atol=atol, rtol=1e-4))
+
+
+def diagnose_nll(got: float, y, mean, log_var) -> str | None:
+    """Name the mistake when ``gaussian_nll(y, mean, log_var)`` returned ``got`` (None: right)."""
+    y, mean, log_var = (np.asarray(a, dtype=np.float64) for a in (y, mean, log_var))
+    r2 = (y - mean) ** 2
+    expected = reference_gaussian_nll(y, mean, log_var)
+    if _near(got, expected):
+        return None
+    if np.ndim(got) != 0 and np.size(got) == y.size:
+        return "return one number, the mean over all elements, not one value per element"
+    variants = [
+        (2 * expected, "the result is twice the expected value: the factor 1/2 is missing"),
+        (expected - 0.5 * LOG_2PI, "the constant 0.5*log(2*pi) is missing"),
+        (np.mean(0.5 * LOG_2PI + log_var + r2 * np.exp(-log_var)),
+         "only the constant has the factor 1/2: it multiplies all three terms"),
+        (np.mean(0.5 * (LOG_2PI + r2 * np.exp(-log_var))),
+         "the log-variance term s (what the network pays for a large variance) is missing"),
+        (np.mean(0.5 * (LOG_2PI + log_var + r2 * np.exp(log_var))),
+         "the squared error is multiplied by exp(s): divide it by the variance exp(s) (or multiply by exp(-s))"),
+        (np.mean(0.5 * (LOG_2PI + log_var + r2 / log_var)),
+         "the squared error is divided by s itself: s is the log variance, the variance is exp(s)"),
+        (np.mean(0.5 * (LOG_2PI + 2 * log_var + r2 * np.exp(-2 * log_var))),
+         "s is treated as the log standard deviation: it is the log variance, sigma^2 = exp(s)"),
+        (expected * y.size, "the result is the sum over the elements: return the mean"),
+        (-expected, "the sign is reversed: the negative log-likelihood is minus the log-density"),
+    ]
+    for value, message in variants:
+        if _near(got, value):
+            return message
+    return ("gaussian_nll(y, mean, log_var) differs from the mean of 0.5 * (log(2 pi) + s + (y - mean)^2 / exp(s))")
+
+
+def reference_samples(factors, x) -> np.ndarray:
+    """What ``T = len(factors)`` passes of :class:`ScriptedModel` give: shape (T, N, ...)."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.stack([x * np.float32(f) for f in factors])
+
+
+def diagnose_samples(samples, factors, x) -> str | None:
+    """Name the mistake of ``mc_dropout_samples(ScriptedModel(factors), x, len(factors))`` (None: right)."""
+    expected = reference_samples(factors, x)
+    try:
+        samples = np.asarray(samples, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        return f"mc_dropout_samples did not return an array ({error}): stack the T outputs with np.stack"
+    T, N = expected.shape[:2]
+    if samples.shape != expected.shape:
+        if samples.shape == (T * N, *expected.shape[2:]):
+            return (f"the samples have shape {samples.shape}, expected {expected.shape}: stack the T outputs "
+                    "along a new first axis instead of concatenating them")
+        if samples.shape == (N, T, *expected.shape[2:]):
+            return (f"the samples have shape {samples.shape}, expected {expected.shape}: axis 0 must be the T "
+                    "passes, axis 1 the N inputs")
+        return f"for T={T} passes over x of shape {np.shape(x)} the samples have shape {samples.shape}, " \
+               f"expected {expected.shape}"
+    if np.allclose(samples, np.asarray(x)[None], atol=1e-6):
+        return ("dropout is off: every pass returned the inference-mode output (model(x) or model.predict). Call "
+                "the model with training=True so that dropout stays on at prediction time")
+    if np.allclose(samples, samples[:1], atol=1e-6):
+        return ("all T passes are copies of one pass: call the model anew for every pass (or once on the batch "
+                "repeated T times), each with training=True")
+    if not np.allclose(samples, expected, atol=1e-5):
+        return "mc_dropout_samples differs from the T passes of model(x, training=True), in order"
+    return None
+
+
+def diagnose_moments(mean, var, samples) -> str | None:
+    """Name the mistake of an MC mean and variance computed from ``samples`` (T, N, D) (None: right)."""
+    samples = np.asarray(samples, dtype=np.float64)
+    want_mean, want_var = samples.mean(axis=0), samples.var(axis=0)
+    try:
+        mean, var = np.asarray(mean, dtype=np.float64), np.asarray(var, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        return f"mc_dropout_predict must return two arrays (mean, var) ({error})"
+    if mean.shape != want_mean.shape or var.shape != want_var.shape:
+        return (f"the mean and the variance have shapes {mean.shape} and {var.shape}, expected {want_mean.shape}: "
+                "average over axis 0, the T passes")
+    if _near(mean, want_var) and _near(var, want_mean):
+        return "mean and variance are swapped: return (mean, var)"
+    if not _near(mean, want_mean, atol=1e-5):
+        return "the mean is not the average of the T passes (over axis 0)"
+    if _near(var, want_var, atol=1e-5):
+        return None
+    T = len(samples)
+    if T > 1 and _near(var, samples.var(axis=0, ddof=1), atol=1e-5):
+        return "the variance divides by T-1; the formula 1/T sum f^2 - E^2 divides by T"
+    if _near(var, np.sqrt(want_var), atol=1e-5):
+        return "this is the standard deviation: return the variance (no square root)"
+    if _near(var, (samples**2).mean(axis=0), atol=1e-5):
+        return "the variance is the mean of the squares minus the squared mean: subtract E^2"
+    return "the variance differs from 1/T sum_t f_t^2 - E^2 over the T passes"
+
+
+def diagnose_entropy(got, probs) -> str | None:
+    """Name the mistake of ``predictive_entropy(probs)`` (None: right)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    expected = reference_entropy(probs)
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        return f"predictive_entropy did not return an array ({error})"
+    if got.shape != expected.shape:
+        return (f"for probabilities of shape {probs.shape} the entropy has shape {got.shape}, expected "
+                f"{expected.shape}: sum over the last axis (the K classes)")
+    if not np.all(np.isfinite(got)):
+        return "the entropy contains NaN or infinity: 0 log 0 must count as 0 (clip p inside the log only)"
+    if _near(got, expected):
+        return None
+    variants = [
+        (expected / np.log(2), "this is the entropy in bits (log2): use the natural logarithm (nats)"),
+        (expected / np.log(10), "this uses log10: use the natural logarithm (nats)"),
+        (-expected, "the sign is reversed: the entropy is minus the sum of p log p, never negative"),
+        (expected / probs.shape[-1], "this is the mean over the classes: sum p log p over the K classes"),
+    ]
+    for value, message in variants:
+        if _near(got, value):
+            return message
+    return "predictive_entropy differs from -sum_k p_k log p_k (natural logarithm, over the last axis)"
+
+
+def diagnose_mutual_information(got, samples) -> str | None:
+    """Name the mistake of ``mutual_information(samples)`` for samples (T, N, K) (None: right)."""
+    samples = np.asarray(samples, dtype=np.float64)
+    total = reference_entropy(samples.mean(axis=0))
+    expected_entropy = reference_entropy(samples).mean(axis=0)
+    expected = total - expected_entropy
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        return f"mutual_information did not return an array ({error})"
+    if got.shape != expected.shape:
+        return (f"for samples of shape {samples.shape} the result has shape {got.shape}, expected {expected.shape}: "
+                "one value per input; average over axis 0 (the T passes)")
+    if not np.all(np.isfinite(got)):
+        return "the mutual information contains NaN or infinity (0 log 0 must count as 0)"
+    if _near(got, expected):
+        return None
+    variants = [
+        (-expected, "the sign is reversed: it is H[mean of the passes] minus the mean of the passes' entropies"),
+        (total, "this is the predictive entropy of the mean: subtract the mean entropy of the T passes"),
+        (expected_entropy, "this is the mean entropy of the passes (the aleatoric part): the mutual information "
+                           "is H[mean] minus it"),
+        (total - reference_entropy(samples[0]), "subtract the entropy averaged over all T passes, not the "
+                                                "entropy of one pass"),
+        (expected / np.log(2), "this is in bits (log2): use the natural logarithm (nats)"),
+    ]
+    for value, message in variants:
+        if _near(got, value):
+            return message
+    return "mutual_information differs from H[1/T sum_t p_t] - 1/T sum_t H[p_t]"
+
+
+def diagnose_auroc(got, scores_in, scores_out) -> str | None:
+    """Name the mistake of ``auroc(scores_in, scores_out)`` (None: right)."""
+    scores_in = np.asarray(scores_in, dtype=np.float64).reshape(-1)
+    scores_out = np.asarray(scores_out, dtype=np.float64).reshape(-1)
+    try:
+        got = float(np.asarray(got, dtype=np.float64))
+    except (TypeError, ValueError) as error:
+        return f"auroc must return one number ({error})"
+    greater = float((scores_out[:, None] > scores_in[None, :]).mean())
+    ties = float((scores_out[:, None] == scores_in[None, :]).mean())
+    expected = greater + 0.5 * ties
+    if abs(got - expected) < 1e-6:
+        return None
+    if abs(got - (1 - expected)) < 1e-6:
+        return ("the result is 1 - AUROC: the out-of-distribution inputs are the positive class, flagged by a "
+                "higher score")
+    if ties > 0 and (abs(got - greater) < 1e-6 or abs(got - (greater + ties)) < 1e-6):
+        return "ties count half: AUROC = P(out > in) + 0.5 P(out = in) (average ranks for tied scores)"
+    return "auroc differs from P(score_out > score_in) + 0.5 P(score_out = score_in)"
+
+
+def _ece_variant(probs, labels, n_bins: int, *, weighted=True, absolute=True, true_class=False) -> float:
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    confidence = probs[np.arange(len(probs)), labels] if true_class else probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    gaps, sizes = [], []
+    for b in range(n_bins):
+        members = bins == b
+        if members.any():
+            gap = correct[members].mean() - confidence[members].mean()
+            gaps.append(abs(gap) if absolute else gap)
+            sizes.append(members.mean())
+    return float(np.dot(sizes, gaps) if weighted else np.mean(gaps))
+
+
+def diagnose_ece(got, probs, labels, n_bins: int) -> str | None:
+    """Name the mistake of ``expected_calibration_error(probs, labels, n_bins)`` (None: right)."""
+    try:
+        got = float(np.asarray(got, dtype=np.float64))
+    except (TypeError, ValueError) as error:
+        return f"expected_calibration_error must return one number ({error})"
+    expected = reference_ece(probs, labels, n_bins)
+    if abs(got - expected) < 1e-6:
+        return None
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    variants = [
+        (reference_ece(probs, labels, 15), "the result does not depend on n_bins: use the argument n_bins"),
+        (_ece_variant(probs, labels, n_bins, weighted=False),
+         "every bin counts the same: weight each bin's gap by its share of the predictions, |B_b| / N"),
+        (_ece_variant(probs, labels, n_bins, absolute=False),
+         "gaps of opposite signs cancel: take the absolute gap |acc - conf| in each bin"),
+        (_ece_variant(probs, labels, n_bins, true_class=True),
+         "the confidence is the largest predicted probability (of the predicted class), not the true class's"),
+        (abs((probs.argmax(1) == labels).mean() - probs.max(1).mean()),
+         "this compares accuracy and confidence over all predictions at once: compare them per bin"),
+    ]
+    for value, message in variants:
+        if abs(got - value) < 1e-6:
+            return message
+    return "the ECE differs from sum_b |B_b|/N |acc(B_b) - conf(B_b)| with bins (b/M, (b+1)/M]"
+
+
+ENTROPY_SHORTCUTS = {"stats.entropy": "write -sum p log p yourself with np.log and np.sum",
+                     "special.entr": "write -sum p log p yourself with np.log and np.sum"}
+AUROC_SHORTCUTS = {"roc_auc_score": "compute it from pairs or ranks yourself",
+                   "metrics.auc": "compute it from pairs or ranks yourself",
+                   "mannwhitneyu": "compute it from ranks yourself (scipy.stats.rankdata is allowed)"}
+ECE_SHORTCUTS = {"stats.expected_calibration_error": "bin the predictions yourself"}
+
+
 # ---------------------------------------------------------------- checks
+
+
+def _fail_unless(problem: str | None) -> None:
+    require(problem is None, problem or "")
 
 
 @public_check
@@ -129,18 +377,10 @@ def check_gaussian_nll(gaussian_nll: Callable) -> None:
     rng = np.random.default_rng(50)
     y = rng.normal(size=(6, 1)).astype(np.float32)
     mean = rng.normal(size=(6, 1)).astype(np.float32)
-    log_var = rng.normal(scale=0.7, size=(6, 1)).astype(np.float32)
-    got = gaussian_nll(tf.constant(y), tf.constant(mean), tf.constant(log_var))
-    got = np.asarray(got)
+    log_var = (rng.uniform(0.3, 1.5, size=(6, 1)) * rng.choice([-1, 1], size=(6, 1))).astype(np.float32)
+    got = np.asarray(gaussian_nll(tf.constant(y), tf.constant(mean), tf.constant(log_var)))
     require(np.issubdtype(got.dtype, np.number), f"return a number, got {type(got).__name__}")
-    require(got.shape == (), f"return one number (the mean over all points), got shape {got.shape}")
-    expected = reference_gaussian_nll(y, mean, log_var)
-    without_const = expected - 0.5 * LOG_2PI
-    if abs(float(got) - 2 * expected) < 1e-4:
-        require(False, "the result is twice the expected value: did you forget the factor 1/2?")
-    if abs(float(got) - without_const) < 1e-4:
-        require(False, "the constant 0.5*log(2*pi) is missing")
-    require_close(got, expected, what="gaussian_nll(y, mean, log_var)", atol=1e-4, rtol=1e-4)
+    _fail_unless(diagnose_nll(got, y, mean, log_var))
     # With log_var = 0 it is 0.5*log(2 pi) + half the mean squared error.
     zero = np.zeros_like(y)
     got_zero = np.asarray(gaussian_nll(tf.constant(y), tf.constant(mean), tf.constant(zero)))
@@ -155,23 +395,19 @@ def check_gaussian_nll(gaussian_nll: Callable) -> None:
 
 @public_check
 def check_mc_dropout(mc_dropout_samples: Callable, mc_dropout_predict: Callable) -> None:
-    """Samples come from T passes with dropout on; the mean and variance follow the formulas."""
+    """Samples come from T passes with dropout on; the mean and variance follow the formulas.
+
+    ``mc_dropout_predict`` is judged with scripted samples in place of ``mc_dropout_samples``.
+    """
     x = np.arange(1, 7, dtype=np.float32).reshape(3, 2)
     factors = [0.0, 2.0, 1.0, 3.0, 0.5]
-    samples = np.asarray(mc_dropout_samples(ScriptedModel(factors), x, len(factors)))
-    require(samples.shape == (5, 3, 2), f"for T=5 passes over x of shape (3, 2) the samples have shape "
-            f"{samples.shape}, expected (5, 3, 2): stack the T outputs along a new first axis")
-    require(not np.allclose(samples, samples[0]),
-            "all T passes gave the same output: call the model with training=True so dropout stays on")
-    require_close(samples, np.stack([x * f for f in factors]), what="mc_dropout_samples(model, x, T)",
-                  atol=1e-6, rtol=1e-6)
+    _fail_unless(diagnose_samples(mc_dropout_samples(ScriptedModel(factors), x, len(factors)), factors, x))
 
-    mean, var = (np.asarray(a) for a in mc_dropout_predict(ScriptedModel(factors), x, len(factors)))
-    f = np.asarray(factors)
-    require_close(mean, x * f.mean(), what="mean E = 1/T sum_t f_t", atol=1e-5, rtol=1e-5)
-    if array_problem(var, x**2 * f.var(ddof=1), atol=1e-4, rtol=1e-4) is None:
-        require(False, "the variance divides by T-1; the formula 1/T sum f^2 - E^2 divides by T")
-    require_close(var, x**2 * f.var(), what="variance 1/T sum_t f_t^2 - E^2", atol=1e-4, rtol=1e-4)
+    scripted = reference_samples(factors, x)
+    predict = with_references(mc_dropout_predict, mc_dropout_samples=lambda model, x, T: scripted[:T])
+    result = predict(ScriptedModel(factors), x, len(factors))
+    require(isinstance(result, (tuple, list)) and len(result) == 2, "mc_dropout_predict must return (mean, var)")
+    _fail_unless(diagnose_moments(result[0], result[1], scripted))
 
     # A real Keras dropout layer on ones: each output is 0 or 1/(1-p), so E = 1 and Var = p/(1-p).
     rate, passes = 0.5, 400
@@ -179,8 +415,8 @@ def check_mc_dropout(mc_dropout_samples: Callable, mc_dropout_predict: Callable)
     mean, var = (np.asarray(a) for a in mc_dropout_predict(dropout_model(rate, 3), ones, passes))
     require(mean.shape == (4, 3) and var.shape == (4, 3),
             f"with a Keras model, mean and var have shapes {mean.shape} and {var.shape}, expected (4, 3)")
-    require(float(var.mean()) > 0.1, "the variance over passes is about zero: is dropout active "
-            "(model(x, training=True)) in every pass?")
+    require(float(var.mean()) > 0.1, "the variance over passes of a Keras dropout layer is about zero: dropout is "
+            "off; call the model with training=True in every pass")
     require_close(mean.mean(), 1.0, what="average MC mean of Dropout(0.5) on ones", atol=0.1, rtol=0)
     require_close(var.mean(), rate / (1 - rate), what="average MC variance of Dropout(0.5) on ones",
                   atol=0.15, rtol=0)
@@ -189,81 +425,51 @@ def check_mc_dropout(mc_dropout_samples: Callable, mc_dropout_predict: Callable)
 @public_check
 def check_predictive_entropy(predictive_entropy: Callable) -> None:
     """Entropy in nats along the last axis: 0 for one-hot rows, log K for uniform rows."""
+    require_no_shortcut(predictive_entropy, ENTROPY_SHORTCUTS, "predictive_entropy")
     k = 10
-    one_hot = np.eye(k, dtype=np.float32)[[3, 0, 9]]
-    got = np.asarray(predictive_entropy(one_hot))
-    require(got.shape == (3,), f"for probabilities of shape (3, {k}) the result has shape {got.shape}, "
-            "expected (3,): sum over the last axis")
-    require_close(got, np.zeros(3), what="entropy of one-hot predictions (0 log 0 counts as 0)", atol=1e-5)
-    uniform = np.full((2, k), 1 / k, dtype=np.float32)
-    got = np.asarray(predictive_entropy(uniform))
-    if array_problem(got, np.full(2, np.log2(k)), atol=1e-4) is None:
-        require(False, "the entropy of a uniform row is log2(K): use the natural logarithm (nats)")
-    require_close(got, np.full(2, np.log(k)), what="entropy of uniform predictions", atol=1e-4, rtol=1e-4)
-    probs = np.random.default_rng(51).dirichlet(np.ones(4), size=(2, 5)).astype(np.float32)
-    require_close(predictive_entropy(probs), reference_entropy(probs),
-                  what="entropy of random predictions of shape (2, 5, 4)", atol=1e-4, rtol=1e-4)
+    rng = np.random.default_rng(51)
+    for probs in (np.eye(k, dtype=np.float32)[[3, 0, 9]], np.full((2, k), 1 / k, dtype=np.float32),
+                  rng.dirichlet(np.ones(4), size=(2, 5)).astype(np.float32)):
+        _fail_unless(diagnose_entropy(predictive_entropy(probs), probs))
 
 
 @public_check
 def check_mutual_information(mutual_information: Callable) -> None:
-    """MI = H[mean_t p_t] - mean_t H[p_t]: 0 when all passes agree, log 2 for two confident opposite votes."""
+    """MI = H[mean_t p_t] - mean_t H[p_t]: 0 when all passes agree, log 2 for two confident opposite votes.
+
+    Judged with the reference entropy in place of ``predictive_entropy``.
+    """
+    mutual_information = with_references(mutual_information, predictive_entropy=reference_entropy)
     rng = np.random.default_rng(52)
     same = np.repeat(rng.dirichlet(np.ones(5), size=(1, 4)), 6, axis=0).astype(np.float32)
-    got = np.asarray(mutual_information(same))
-    require(got.shape == (4,), f"for samples of shape (6, 4, 5) the result has shape {got.shape}, "
-            "expected (4,): one value per input")
-    require_close(got, np.zeros(4), what="mutual information when all passes agree", atol=1e-4)
     disagree = np.stack([np.eye(3)[[0, 1]], np.eye(3)[[1, 2]]]).astype(np.float32)  # (2, 2, 3)
-    got = np.asarray(mutual_information(disagree))
-    if array_problem(got, -np.full(2, np.log(2)), atol=1e-4) is None:
-        require(False, "the sign is reversed: it is H[mean] minus the mean of H")
-    require_close(got, np.full(2, np.log(2)), what="mutual information of two confident, opposite passes",
-                  atol=1e-4)
-    samples = rng.dirichlet(np.full(5, 0.5), size=(7, 3)).astype(np.float32)
-    got = mutual_information(samples)
-    require_close(got, reference_mutual_information(samples), what="mutual information of random samples",
-                  atol=1e-4, rtol=1e-4)
+    for samples in (same, disagree, rng.dirichlet(np.full(5, 0.5), size=(7, 3)).astype(np.float32)):
+        _fail_unless(diagnose_mutual_information(mutual_information(samples), samples))
 
 
 @public_check
 def check_auroc(auroc: Callable) -> None:
     """AUROC = P(score_out > score_in) + 0.5 P(tie), for OOD inputs as the positive class."""
-    got = float(auroc(np.array([0.1, 0.2, 0.3]), np.array([0.5, 0.9])))
-    if abs(got) < 1e-6:
-        require(False, "got 0 for perfectly separated scores where out-of-distribution scores are "
-                "higher: the out-of-distribution inputs are the positive class")
-    require_close(got, 1.0, what="AUROC of perfectly separated scores", atol=1e-6)
-    require_close(auroc(np.array([0.5, 0.9]), np.array([0.1, 0.2, 0.3])), 0.0,
-                  what="AUROC when every OOD score is lower", atol=1e-6)
-    require_close(auroc(np.ones(4), np.ones(3)), 0.5, what="AUROC when all scores tie (ties count half)",
-                  atol=1e-6)
+    require_no_shortcut(auroc, AUROC_SHORTCUTS, "auroc")
     rng = np.random.default_rng(53)
-    scores_in = rng.normal(size=200).round(1)
-    scores_out = rng.normal(1.0, size=150).round(1)
-    require_close(auroc(scores_in, scores_out), reference_auroc(scores_in, scores_out),
-                  what="AUROC of overlapping scores with ties", atol=1e-6)
+    cases = [(np.array([0.1, 0.2, 0.3]), np.array([0.5, 0.9])), (np.array([0.5, 0.9]), np.array([0.1, 0.2, 0.3])),
+             (np.ones(4), np.ones(3)), (rng.normal(size=200).round(1), rng.normal(1.0, size=150).round(1))]
+    for scores_in, scores_out in cases:
+        _fail_unless(diagnose_auroc(auroc(scores_in, scores_out), scores_in, scores_out))
 
 
 @public_check
 def check_expected_calibration_error(expected_calibration_error: Callable) -> None:
     """ECE = sum_b |B_b|/N * |acc(B_b) - conf(B_b)| over equal-width confidence bins."""
+    require_no_shortcut(expected_calibration_error, ECE_SHORTCUTS, "expected_calibration_error")
     rng = np.random.default_rng(54)
     # Perfect calibration: in each bin the accuracy equals the confidence exactly.
-    probs = np.tile(np.array([[0.75, 0.25]]), (8, 1))
-    labels = np.array([0, 0, 0, 1, 0, 0, 0, 1])  # 6 of 8 correct = 0.75
-    require_close(expected_calibration_error(probs, labels, n_bins=10), 0.0,
-                  what="ECE of perfectly calibrated predictions", atol=1e-6)
+    calibrated = (np.tile(np.array([[0.75, 0.25]]), (8, 1)), np.array([0, 0, 0, 1, 0, 0, 0, 1]), 10)
     # Over-confident: always 0.9 sure, right half of the time.
-    probs = np.tile(np.array([[0.9, 0.05, 0.05]]), (10, 1))
-    labels = np.array([0, 1] * 5)
-    got = float(expected_calibration_error(probs, labels, n_bins=10))
-    require_close(got, 0.4, what="ECE of predictions 90% sure but right half of the time", atol=1e-6)
+    over = (np.tile(np.array([[0.9, 0.05, 0.05]]), (10, 1)), np.array([0, 1] * 5), 10)
+    # Two bins, one over- and one under-confident: their gaps must not cancel.
+    mixed = (np.array([[0.9, 0.1]] * 4 + [[0.6, 0.4]] * 4), np.array([0, 0, 1, 1, 0, 0, 0, 1]), 10)
     probs = rng.dirichlet(np.full(4, 0.4), size=300)
     labels = rng.integers(0, 4, size=300)
-    got = float(expected_calibration_error(probs, labels, n_bins=15))
-    require_close(got, reference_ece(probs, labels, 15), what="ECE of random predictions (15 bins)",
-                  atol=1e-6)
-    got5 = float(expected_calibration_error(probs, labels, n_bins=5))
-    require_close(got5, reference_ece(probs, labels, 5), what="ECE with n_bins=5 (use the argument)",
-                  atol=1e-6)
+    for probs_, labels_, bins in (calibrated, over, mixed, (probs, labels, 15), (probs, labels, 5)):
+        _fail_unless(diagnose_ece(expected_calibration_error(probs_, labels_, n_bins=bins), probs_, labels_, bins))

@@ -49,17 +49,21 @@ def test_gaussian_nll_reference_passes(solution):
 
 
 def test_gaussian_nll_mistakes_fail():
-    no_half = lambda y, m, s: tf.reduce_mean(np.log(2 * np.pi) + s + (y - m) ** 2 * tf.exp(-s))  # noqa: E731
-    no_constant = lambda y, m, s: tf.reduce_mean(0.5 * (s + (y - m) ** 2 * tf.exp(-s)))  # noqa: E731
-    times_var = lambda y, m, s: tf.reduce_mean(0.5 * (np.log(2 * np.pi) + s + (y - m) ** 2 * tf.exp(s)))  # noqa: E731
-    numpy_only = lambda y, m, s: np.mean(0.5 * (np.log(2 * np.pi) + np.asarray(s)  # noqa: E731
-                                                + (np.asarray(y) - np.asarray(m)) ** 2 * np.exp(-np.asarray(s))))
-    summed = lambda y, m, s: tf.reduce_sum(0.5 * (np.log(2 * np.pi) + s + (y - m) ** 2 * tf.exp(-s)))  # noqa: E731
-    assert check_failed(checks.check_gaussian_nll(no_half), "factor 1/2")
-    assert check_failed(checks.check_gaussian_nll(no_constant), "constant")
-    assert check_failed(checks.check_gaussian_nll(times_var), "gaussian_nll")
-    assert check_failed(checks.check_gaussian_nll(numpy_only), "no gradient")
-    assert check_failed(checks.check_gaussian_nll(summed), "gaussian_nll")
+    c = np.log(2 * np.pi)
+    mistakes = {
+        "factor 1/2": lambda y, m, s: tf.reduce_mean(c + s + (y - m) ** 2 * tf.exp(-s)),
+        "constant": lambda y, m, s: tf.reduce_mean(0.5 * (s + (y - m) ** 2 * tf.exp(-s))),
+        "exp(-s)": lambda y, m, s: tf.reduce_mean(0.5 * (c + s + (y - m) ** 2 * tf.exp(s))),
+        "log variance": lambda y, m, s: tf.reduce_mean(0.5 * (c + s + (y - m) ** 2 / s)),
+        "log-variance term": lambda y, m, s: tf.reduce_mean(0.5 * (c + (y - m) ** 2 * tf.exp(-s))),
+        "all three terms": lambda y, m, s: tf.reduce_mean(0.5 * c + s + (y - m) ** 2 * tf.exp(-s)),
+        "mean": lambda y, m, s: tf.reduce_sum(0.5 * (c + s + (y - m) ** 2 * tf.exp(-s))),
+        "no gradient": lambda y, m, s: np.mean(0.5 * (c + np.asarray(s) + (np.asarray(y) - np.asarray(m)) ** 2
+                                                      * np.exp(-np.asarray(s)))),
+    }
+    for word, wrong in mistakes.items():
+        result = checks.check_gaussian_nll(wrong)
+        assert check_failed(result, word), (word, result.message)
 
 
 # ---------------------------------------------------------------- mc_dropout
@@ -69,26 +73,67 @@ def test_mc_dropout_reference_passes(solution):
     assert checks.check_mc_dropout(solution["mc_dropout_samples"], solution["mc_dropout_predict"]).passed
 
 
+def test_vectorised_mc_dropout_passes(solution):
+    """One call on the batch tiled T times, with dropout on, is as right as a loop of T calls."""
+    def tiled(model, x, T):
+        x = np.asarray(x)
+        out = np.asarray(model(np.tile(x, (T,) + (1,) * (x.ndim - 1)), training=True))
+        return out.reshape(T, len(x), *out.shape[1:])
+
+    def repeated(model, x, T):
+        x = np.asarray(x)
+        out = np.asarray(model(np.repeat(x, T, axis=0), training=True))
+        return np.swapaxes(out.reshape(len(x), T, *out.shape[1:]), 0, 1)
+
+    for samples in (tiled, repeated):
+        result = checks.check_mc_dropout(samples, solution["mc_dropout_predict"])
+        assert result.passed, result.message
+
+
+def mc_dropout_samples(model, x, T):
+    """What the mistaken mc_dropout_predict functions below call (the check replaces it by scripted samples)."""
+    return np.stack([np.asarray(model(x, training=True)) for _ in range(T)])
+
+
 def test_mc_dropout_mistakes_fail(solution):
-    def no_dropout(model, x, T):
-        return np.stack([np.asarray(model(x)) for _ in range(T)])
+    samples, predict = solution["mc_dropout_samples"], solution["mc_dropout_predict"]
 
-    def unbiased(model, x, T):
-        samples = solution["mc_dropout_samples"](model, x, T)
-        return samples.mean(0), samples.var(0, ddof=1)
+    def dropout_off(model, x, T):
+        return np.stack([np.asarray(model(x, training=False)) for _ in range(T)])
 
-    def std_not_var(model, x, T):
-        samples = solution["mc_dropout_samples"](model, x, T)
-        return samples.mean(0), samples.std(0)
+    def predict_method(model, x, T):
+        return np.stack([model.predict(x) for _ in range(T)])
 
-    def wrong_axis(model, x, T):
+    def one_pass_copied(model, x, T):
+        return np.repeat(np.asarray(model(x, training=True))[None], T, axis=0)
+
+    def concatenated(model, x, T):
         return np.concatenate([np.asarray(model(x, training=True)) for _ in range(T)])
 
-    predict = solution["mc_dropout_predict"]
-    assert check_failed(checks.check_mc_dropout(no_dropout, predict), "training=True")
-    assert check_failed(checks.check_mc_dropout(wrong_axis, predict), "shape")
-    assert check_failed(checks.check_mc_dropout(solution["mc_dropout_samples"], unbiased), "T-1")
-    assert check_failed(checks.check_mc_dropout(solution["mc_dropout_samples"], std_not_var), "variance")
+    def unbiased(model, x, T):
+        s = mc_dropout_samples(model, x, T)
+        return s.mean(0), s.var(0, ddof=1)
+
+    def std_not_var(model, x, T):
+        s = mc_dropout_samples(model, x, T)
+        return s.mean(0), s.std(0)
+
+    def second_moment(model, x, T):
+        s = mc_dropout_samples(model, x, T)
+        return s.mean(0), (s**2).mean(0)
+
+    def wrong_axis(model, x, T):
+        s = mc_dropout_samples(model, x, T)
+        return s.mean(1), s.var(1)
+
+    for wrong, word in ((dropout_off, "dropout is off"), (predict_method, "training=True"),
+                        (one_pass_copied, "copies of one pass"), (concatenated, "new first axis")):
+        result = checks.check_mc_dropout(wrong, predict)
+        assert check_failed(result, word), (wrong.__name__, result.message)
+    for wrong, word in ((unbiased, "T-1"), (std_not_var, "standard deviation"), (second_moment, "subtract"),
+                        (wrong_axis, "axis 0")):
+        result = checks.check_mc_dropout(samples, wrong)
+        assert check_failed(result, word), (wrong.__name__, result.message)
 
 
 # ---------------------------------------------------------------- entropy, mutual information
@@ -99,12 +144,23 @@ def test_entropy_reference_passes(solution):
 
 
 def test_entropy_mistakes_fail():
-    naive = lambda p: -np.sum(p * np.log(p), axis=-1)  # noqa: E731  (0 log 0 = NaN)
-    base2 = lambda p: -np.sum(p * np.log2(np.clip(p, 1e-12, 1)), axis=-1)  # noqa: E731
-    wrong_axis = lambda p: -np.sum(p * np.log(np.clip(p, 1e-12, 1)), axis=0)  # noqa: E731
-    assert check_failed(checks.check_predictive_entropy(naive), "NaN")
-    assert check_failed(checks.check_predictive_entropy(base2), "natural logarithm")
-    assert check_failed(checks.check_predictive_entropy(wrong_axis), "shape")
+    import scipy.stats
+
+    mistakes = {
+        "NaN": lambda p: -np.sum(p * np.log(p), axis=-1),
+        "natural logarithm": lambda p: -np.sum(p * np.log2(np.clip(p, 1e-12, 1)), axis=-1),
+        "shape": lambda p: -np.sum(p * np.log(np.clip(p, 1e-12, 1)), axis=0),
+        "sign": lambda p: np.sum(p * np.log(np.clip(p, 1e-12, 1)), axis=-1),
+        "sum p log p over the K classes": lambda p: -np.mean(p * np.log(np.clip(p, 1e-12, 1)), axis=-1),
+    }
+    for word, wrong in mistakes.items():
+        result = checks.check_predictive_entropy(wrong)
+        assert check_failed(result, word), (word, result.message)
+
+    def library(p):
+        return scipy.stats.entropy(p, axis=-1)
+
+    assert check_failed(checks.check_predictive_entropy(library), "stats.entropy")
 
 
 def test_mutual_information_reference_passes(solution):
@@ -113,12 +169,25 @@ def test_mutual_information_reference_passes(solution):
 
 def test_mutual_information_mistakes_fail(solution):
     entropy = solution["predictive_entropy"]
-    reversed_sign = lambda s: entropy(s).mean(0) - entropy(s.mean(0))  # noqa: E731
-    entropy_only = lambda s: entropy(s.mean(0))  # noqa: E731
-    wrong_axis = lambda s: entropy(s.mean(1)) - entropy(s).mean(1)  # noqa: E731
-    assert check_failed(checks.check_mutual_information(reversed_sign), "sign")
-    assert check_failed(checks.check_mutual_information(entropy_only), "agree")
-    assert check_failed(checks.check_mutual_information(wrong_axis), "shape")
+    mistakes = {
+        "sign": lambda s: entropy(s).mean(0) - entropy(s.mean(0)),
+        "subtract the mean entropy": lambda s: entropy(s.mean(0)),
+        "shape": lambda s: entropy(s.mean(1)) - entropy(s).mean(1),
+        "one pass": lambda s: entropy(s.mean(0)) - entropy(s[0]),
+    }
+    for word, wrong in mistakes.items():
+        result = checks.check_mutual_information(wrong)
+        assert check_failed(result, word), (word, result.message)
+
+
+def test_mutual_information_is_judged_with_a_reference_entropy(solution):
+    """A wrong predictive_entropy (log2) in the notebook does not fail mutual_information a second time."""
+    import types
+
+    mi = solution["mutual_information"]
+    log2_entropy = lambda p: -np.sum(p * np.log2(np.clip(p, 1e-12, 1)), axis=-1)  # noqa: E731
+    notebook_mi = types.FunctionType(mi.__code__, {**mi.__globals__, "predictive_entropy": log2_entropy})
+    assert checks.check_mutual_information(notebook_mi).passed
 
 
 # ---------------------------------------------------------------- auroc
@@ -128,11 +197,26 @@ def test_auroc_reference_passes(solution):
     assert checks.check_auroc(solution["auroc"]).passed
 
 
+def test_auroc_pairwise_passes():
+    def pairs(a, b):
+        a, b = np.asarray(a)[None, :], np.asarray(b)[:, None]
+        return float((b > a).mean() + 0.5 * (b == a).mean())
+
+    assert checks.check_auroc(pairs).passed
+
+
 def test_auroc_mistakes_fail():
+    from sklearn.metrics import roc_auc_score
+
     swapped = lambda a, b: float((np.asarray(a)[:, None] > np.asarray(b)[None]).mean())  # noqa: E731
     strict = lambda a, b: float((np.asarray(b)[:, None] > np.asarray(a)[None]).mean())  # noqa: E731
+
+    def library(a, b):
+        return roc_auc_score(np.r_[np.zeros(len(a)), np.ones(len(b))], np.r_[a, b])
+
     assert check_failed(checks.check_auroc(swapped), "positive class")
     assert check_failed(checks.check_auroc(strict), "ties")
+    assert check_failed(checks.check_auroc(library), "roc_auc_score")
 
 
 # ---------------------------------------------------------------- ece
@@ -150,12 +234,19 @@ def test_ece_mistakes_fail(solution):
                 for b in range(n_bins) if (bins == b).any()]
         return float(np.mean(gaps))
 
+    def signed(probs, labels, n_bins=15):
+        confidence, correct = probs.max(1), probs.argmax(1) == labels
+        bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+        return float(sum((bins == b).mean() * (correct[bins == b].mean() - confidence[bins == b].mean())
+                         for b in range(n_bins) if (bins == b).any()))
+
     def fixed_bins(probs, labels, n_bins=15):
         return solution["expected_calibration_error"](probs, labels, 15)
 
     def global_gap(probs, labels, n_bins=15):
         return float(abs((probs.argmax(1) == labels).mean() - probs.max(1).mean()))
 
-    assert check_failed(checks.check_expected_calibration_error(unweighted), "ECE")
-    assert check_failed(checks.check_expected_calibration_error(fixed_bins), "n_bins")
-    assert check_failed(checks.check_expected_calibration_error(global_gap), "ECE")
+    for wrong, word in ((unweighted, "|B_b| / N"), (signed, "absolute"), (fixed_bins, "n_bins"),
+                        (global_gap, "per bin")):
+        result = checks.check_expected_calibration_error(wrong)
+        assert check_failed(result, word), (wrong.__name__, result.message)
