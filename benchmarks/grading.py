@@ -89,18 +89,20 @@ def main() -> None:
         count = make_submissions(Path(scratch), args.copies)
         print(f"{count} Lab 1 submissions, isolation: {sandbox.detect_isolation()}, {os.cpu_count()} cores",
               flush=True)
-        rows = []
+        baseline = None
+        print("\n| setup | s per submission | speed-up vs nbgrader |\n| --- | --- | --- |", flush=True)
+
+        def row(name: str, seconds: float) -> None:
+            speed = f"{baseline / seconds:.2f}x" if baseline else "-"
+            print(f"| {name} | {seconds / count:.1f} | {speed} |", flush=True)
+
         if not args.no_nbgrader:
-            rows.append(("nbgrader autograde (serial, no sandbox)", plain_nbgrader(Path(scratch))))
+            baseline = plain_nbgrader(Path(scratch))
+            row("nbgrader autograde (serial, no sandbox)", baseline)
         for workers in (1, 2):
-            rows.append((f"this grader, LocalCluster, {workers} worker(s)", ours(Path(scratch), workers)))
+            row(f"this grader, LocalCluster, {workers} worker(s)", ours(Path(scratch), workers))
         with engine.spawn(2) as cluster:
-            rows.append(("this grader, dask scheduler + 2 dask workers", ours(Path(scratch), 0, cluster.address)))
-        baseline = rows[0][1] if not args.no_nbgrader else None
-        print(f"\n| setup | s per submission |{' speed-up vs nbgrader |' if baseline else ''}")
-        print(f"| --- | --- |{' --- |' if baseline else ''}")
-        for name, seconds in rows:
-            print(f"| {name} | {seconds / count:.1f} |" + (f" {baseline / seconds:.2f}x |" if baseline else ""))
+            row("this grader, dask scheduler + 2 dask workers", ours(Path(scratch), 0, cluster.address))
 
 
 if __name__ == "__main__":
