@@ -1,7 +1,7 @@
 """Grading speed: this grader on Dask (1 and 2 local workers, a scheduler with 2 worker processes) against
 plain `nbgrader autograde` (serial), and the Dask engine's own cost per task.
 
-Usage: python benchmarks/grading.py [--copies N] [--no-nbgrader] [--round-trips N]
+Usage: python benchmarks/grading.py [--copies N] [--examples alice bob carol] [--no-nbgrader] [--round-trips N]
 Grades N copies of each Lab 1 example submission (correct, partly wrong, untouched) every way, in the
 same run, and prints seconds per submission side by side. The engine's overhead: starting and stopping
 the embedded LocalCluster, and a trivial task's round trip through the scheduler against a direct call.
@@ -26,13 +26,13 @@ LAB = find_lab("lab1")
 EXAMPLES = ("alice", "bob", "carol")
 
 
-def make_submissions(folder: Path, copies: int) -> int:
+def make_submissions(folder: Path, copies: int, examples: list[str]) -> int:
     for copy in range(copies):
-        for example in EXAMPLES:
+        for example in examples:
             target = folder / f"{example}{copy:03d}"
             target.mkdir(parents=True)
             shutil.copy(REPO / "grader" / "examples" / LAB.name / example / LAB.notebook_name, target)
-    return copies * len(EXAMPLES)
+    return copies * len(examples)
 
 
 def ours(submissions: Path, workers: int, scheduler: str | None = None) -> float:
@@ -80,13 +80,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, default=2, help="copies of each example submission")
     parser.add_argument("--no-nbgrader", action="store_true", help="skip plain nbgrader (the slowest)")
+    parser.add_argument("--examples", nargs="+", choices=EXAMPLES, default=list(EXAMPLES),
+                        help="which example submissions make up the batch")
     parser.add_argument("--round-trips", type=int, default=200, help="trivial tasks for the engine's overhead")
     args = parser.parse_args()
     startup, trip, direct = engine_overhead(args.round_trips)
     print(f"engine: LocalCluster start {startup:.1f} s; trivial task round trip {trip * 1e3:.1f} ms "
           f"vs direct call {direct * 1e6:.2f} us ({args.round_trips} tasks)", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
-        count = make_submissions(Path(scratch), args.copies)
+        count = make_submissions(Path(scratch), args.copies, args.examples)
         print(f"{count} Lab 1 submissions, isolation: {sandbox.detect_isolation()}, {os.cpu_count()} cores",
               flush=True)
         baseline = None
