@@ -1,6 +1,7 @@
 """Lab 8 benchmark: REINFORCE on CartPole over several seeds, Pong after a stated budget, smoke-mode time.
 
     python benchmarks/lab8.py cartpole [--seeds 5] [--episodes 1500] [--eval 100]
+    python benchmarks/lab8.py compare [--seeds 3] [--episodes 400]
     python benchmarks/lab8.py pong [--games 1000] [--minutes 60] [--eval 20] [--out DIR]
     python benchmarks/lab8.py smoke
 
@@ -8,6 +9,9 @@
 normalised returns, one episode per update, stop when the last 20 episodes average 490 or after
 ``--episodes``), then ``--eval`` evaluation episodes of the trained (sampling) policy; the random
 agent over the same number of episodes in the same run. Solved: mean evaluation return >= 475.
+``compare``: the notebook's comparison, with and without normalising the returns, seeds 100..100+S-1,
+``--episodes`` episodes each and no early stop: mean return over the last 50 episodes and the first episode
+whose 10-episode moving average reaches 475, per seed.
 ``pong``: the random agent's and the untrained CNN's mean score over ``--eval`` games, then the
 notebook's Pong training (one game per update, Adam 5e-4) for ``--games`` games or ``--minutes``
 minutes, whichever comes first, and the trained agent's mean score over ``--eval`` games; the
@@ -76,6 +80,26 @@ def cartpole(lab: dict, seeds: int, episodes: int, evaluation: int) -> None:
           f"evaluation means {[round(float(row[4]), 1) for row in rows]}; random agent {random_returns.mean():.1f}")
 
 
+def compare(lab: dict, seeds: int, episodes: int) -> None:
+    import keras
+
+    for normalize in (True, False):
+        finals, firsts = [], []
+        for seed in range(100, 100 + seeds):
+            keras.utils.set_random_seed(seed)
+            history = lab["train_agent"](lab["make_env"]("CartPole-v1", seed=seed), lab["build_policy"](4, 2),
+                                         keras.optimizers.Adam(0.01), episodes, gamma=0.99,
+                                         memory=lab["EpisodeMemory"](500), normalize=normalize, live=False,
+                                         rng=np.random.default_rng(seed))
+            average = np.convolve(history, np.ones(10) / 10, mode="valid")
+            finals.append(float(history[-50:].mean()))
+            firsts.append(int(np.argmax(average >= 475)) + 10 if np.any(average >= 475) else None)
+            print(f"normalize={normalize} seed {seed}: last 50 episodes {finals[-1]:.1f}; moving average >= 475 "
+                  f"first at episode {firsts[-1]}", flush=True)
+        print(f"{'normalised' if normalize else 'raw':10s} returns: last-50 mean per seed "
+              f"{[round(f, 1) for f in finals]}, overall {np.mean(finals):.1f}; reached 475 at {firsts}", flush=True)
+
+
 def pong(lab: dict, games: int, minutes: float, evaluation: int, out: Path) -> None:
     import keras
     import matplotlib
@@ -135,7 +159,7 @@ def smoke() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=("cartpole", "pong", "smoke"))
+    parser.add_argument("part", choices=("cartpole", "compare", "pong", "smoke"))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--episodes", type=int, default=1500)
     parser.add_argument("--games", type=int, default=1000)
@@ -149,6 +173,8 @@ def main() -> None:
     lab = solution_namespace()
     if args.part == "cartpole":
         cartpole(lab, args.seeds, args.episodes, args.eval or 100)
+    elif args.part == "compare":
+        compare(lab, args.seeds, args.episodes)
     else:
         pong(lab, args.games, args.minutes, args.eval or 20, args.out)
 
