@@ -368,13 +368,15 @@ def check_gradient_step(gradient_step):
 
 # ---------------------------------------------------------------- Exercise 7
 
-def mlp_problem(layers: list[tuple[str, str, float]], params: int, outputs: np.ndarray,
-                training_differs: bool) -> str | None:
+def mlp_problem(layers: list[tuple[str, str, float]], params: int, outputs: np.ndarray, training_a: np.ndarray,
+                training_b: np.ndarray) -> str | None:
     """What is wrong with the MLP, or None (shared with the hidden check).
 
     layers: (class name, activation name or '', dropout rate or 0) per layer; outputs: (13, 10), the
-    model's outputs for :func:`mlp_inputs`; training_differs: whether two calls with training=True differ.
+    model's outputs for :func:`mlp_inputs`; training_a, training_b: two calls with training=True.
     """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    training_differs = np.shape(training_a) != np.shape(training_b) or not np.allclose(training_a, training_b)
     if np.shape(outputs)[1:] != (10,):
         return f"the model's output has shape (batch,) + {np.shape(outputs)[1:]}, expected (batch, 10)"
     if params != MLP_PARAMETERS:
@@ -416,16 +418,15 @@ import numpy as np
 
 
 def describe_mlp(model, x):
-    """(layers as (class, activation, dropout rate), parameter count, outputs for x, dropout active?)."""
+    """(layers as (class, activation, dropout rate), parameter count, outputs for x, two with training=True)."""
     layers = []
     for layer in model.layers:
         activation = getattr(getattr(layer, "activation", None), "__name__", "")
         if type(layer).__name__ == "ReLU":
             activation = "relu"
         layers.append((type(layer).__name__, activation, float(getattr(layer, "rate", 0.0) or 0.0)))
-    outputs = np.asarray(model(x, training=False))
-    differs = not np.allclose(np.asarray(model(x, training=True)), np.asarray(model(x, training=True)))
-    return layers, int(model.count_params()), outputs, differs
+    return (layers, int(model.count_params()), np.asarray(model(x, training=False)),
+            np.asarray(model(x, training=True)), np.asarray(model(x, training=True)))
 '''
 
 

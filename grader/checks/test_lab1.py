@@ -63,11 +63,14 @@ def test_tape_gradient_of_other_functions(student, answers):
 
 # ---------------------------------------------------------------- Exercise 2
 
-def _gradient_exists(student, name, z) -> bool:
-    return bool(student.call(
+def _expect_gradient(student, name, z, derivative):
+    gradient = student.call(
         f"lambda z: (lambda tf: (lambda t: [tape := tf.GradientTape(), tape.__enter__(), tape.watch(t), "
-        f"out := tf.reduce_sum({name}(t)), tape.__exit__(None, None, None), tape.gradient(out, t) is not None][-1])"
-        "(tf.constant(z)))(__import__('tensorflow'))", z))
+        f"out := tf.reduce_sum({name}(t)), tape.__exit__(None, None, None), tape.gradient(out, t)][-1])"
+        "(tf.constant(z)))(__import__('tensorflow'))", z)
+    expect(gradient is not None, f"the GradientTape cannot differentiate your {name}: compute it with TensorFlow "
+                                 "operations, not NumPy")
+    expect_close(gradient, derivative, what=f"the gradient of your {name}", atol=1e-5)
 
 
 @points(1, question="activations")
@@ -75,8 +78,7 @@ def test_sigmoid_far_from_zero(student, answers):
     expect_no_shortcut(answers, "activations_impl", public.SIGMOID_SHORTCUTS, "sigmoid")
     z = np.concatenate([np.linspace(-60, 60, 97), [0.0]]).astype(np.float32).reshape(7, 14)
     expect_close(student.call("sigmoid", z), _sigmoid(z), what="sigmoid on large |z| (a 7x14 input)", atol=1e-6)
-    expect(_gradient_exists(student, "sigmoid", z), "the GradientTape cannot differentiate your sigmoid: "
-                                                    "compute it with TensorFlow operations, not NumPy")
+    _expect_gradient(student, "sigmoid", z, _sigmoid(z) * (1 - _sigmoid(z)))
 
 
 @points(1, question="activations")
@@ -86,8 +88,7 @@ def test_relu_keeps_shape(student, answers):
     got = student.call("relu", z)
     expect(not np.allclose(np.asarray(got, dtype=float), np.abs(z)), "relu gives |z|: negative inputs must give 0")
     expect_close(got, np.maximum(z, 0), what="relu on a (2, 3, 5) input", atol=0)
-    expect(_gradient_exists(student, "relu", z), "the GradientTape cannot differentiate your relu: "
-                                                 "compute it with TensorFlow operations, not NumPy")
+    _expect_gradient(student, "relu", z, (z > 0).astype(np.float64))
 
 
 # ---------------------------------------------------------------- Exercise 3
