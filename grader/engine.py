@@ -131,6 +131,7 @@ class ProcessCluster:
 
     address: str
     scheduler: subprocess.Popen
+    root: Path  # the checkout the workers import the grader from
     workers: list[subprocess.Popen] = field(default_factory=list)
 
 
@@ -149,7 +150,7 @@ def spawn(workers: int, gpu_workers: int = 0, root: Path = REPO, timeout: float 
                                       "--dashboard-address", "127.0.0.1:0",
                                       "--scheduler-file", str(address_file)], cwd=root, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cluster = ProcessCluster("", scheduler)
+        cluster = ProcessCluster("", scheduler, root)
         try:
             deadline = time.monotonic() + timeout
             while not address_file.exists() or not address_file.read_text().strip():
