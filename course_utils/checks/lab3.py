@@ -10,12 +10,11 @@ check only; when a result matches a typical mistake, the message names it.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable
 
 import numpy as np
 
-from course_utils.checks import Problem, array_problem, public_check, require, require_close
+from course_utils.checks import Problem, array_problem, public_check, require, require_close, with_references
 
 
 def _np(value) -> np.ndarray:
@@ -79,14 +78,9 @@ def tf_debiasing_loss(x, x_recon, y, y_logit, mu, logvar, kl_weight=0.0005):
 REFERENCES = {"kl_divergence": tf_kl_divergence, "vae_loss": tf_vae_loss, "debiasing_loss": tf_debiasing_loss}
 
 
-def with_references(function: Callable, *names: str) -> Callable:
-    """``function`` with the global ``names`` bound to the references above (a plain function only)."""
-    if not isinstance(function, types.FunctionType):
-        return function
-    rebound = types.FunctionType(function.__code__, {**function.__globals__, **{n: REFERENCES[n] for n in names}},
-                                 function.__name__, function.__defaults__, function.__closure__)
-    rebound.__kwdefaults__ = function.__kwdefaults__
-    return rebound
+def judged_with_references(function: Callable, *names: str) -> Callable:
+    """``function`` with the global ``names`` bound to the references above (see :func:`with_references`)."""
+    return with_references(function, **{name: REFERENCES[name] for name in names})
 
 
 def diagnose(got, expected, mistakes: dict[str, object], *, what: str, atol: float = 1e-4, rtol: float = 1e-4) -> None:
@@ -143,7 +137,7 @@ def check_vae_loss(vae_loss) -> None:
     rng = np.random.default_rng(1)
     x, x_recon = rng.random((4, 6, 6, 3)), rng.random((4, 6, 6, 3))
     mu, logvar = rng.normal(size=(4, 5)), rng.normal(scale=0.5, size=(4, 5))
-    judged = with_references(vae_loss, "kl_divergence")
+    judged = judged_with_references(vae_loss, "kl_divergence")
     kl = kl_reference(mu, logvar)
     for weight in (0.0, 0.5):
         got = _np(judged(*_tf_inputs(x, x_recon, mu, logvar), kl_weight=weight))
@@ -201,7 +195,7 @@ def check_debiasing_loss(debiasing_loss) -> None:
     y = np.array([1, 0, 1, 0, 0, 1], np.float32)
     y_logit = rng.normal(scale=2, size=6)
     mu, logvar = rng.normal(size=(6, 4)), rng.normal(scale=0.5, size=(6, 4))
-    judged = with_references(debiasing_loss, "vae_loss", "kl_divergence")
+    judged = judged_with_references(debiasing_loss, "vae_loss", "kl_divergence")
     got = _np(judged(*_tf_inputs(x, x_recon, y, y_logit, mu, logvar), kl_weight=0.1))
     require(got.shape == (6,), f"expected one loss per image, shape (6,), got shape {got.shape}")
     expected = debiasing_loss_reference(x, x_recon, y, y_logit, mu, logvar, 0.1)
@@ -270,7 +264,7 @@ def check_train_step(dbvae_train_step, model_class) -> None:
     size = model.encoder.input_shape[1]
     x = rng.random((8, size, size, 3)).astype(np.float32)
     optimizer = keras.optimizers.Adam(1e-3)
-    dbvae_train_step = with_references(dbvae_train_step, "debiasing_loss", "vae_loss", "kl_divergence")
+    dbvae_train_step = judged_with_references(dbvae_train_step, "debiasing_loss", "vae_loss", "kl_divergence")
     decoder_before, encoder_before = _weights(model.decoder.trainable_variables), \
         _weights(model.encoder.trainable_variables)
     logits = _np(model(x, training=True)[0])  # non-faces: the loss is the classification term only

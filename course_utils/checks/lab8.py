@@ -9,12 +9,11 @@ chi-square test over many draws, never against a fixed seed.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable
 
 import numpy as np
 
-from course_utils.checks import array_problem, public_check, require
+from course_utils.checks import array_problem, public_check, require, with_references
 
 POINT_ENDS_NOTE = "the return must restart at every step marked in `ends` (an episode's or a rally's last step)"
 
@@ -69,20 +68,6 @@ def preprocess_reference(frame) -> np.ndarray:
 def frame_difference_reference(frame, previous_frame) -> np.ndarray:
     current = preprocess_reference(frame)
     return current * 0 if previous_frame is None else current - preprocess_reference(previous_frame)
-
-
-def with_references(function: Callable, **references: Callable) -> Callable:
-    """``function`` with the names in ``references`` bound to those functions instead of the notebook's own.
-
-    A plain Python function finds the functions it calls in its module's (the notebook's) globals;
-    the copy returned here finds the references there first, so a mistake in an earlier exercise
-    does not make a later one fail.
-    """
-    if not isinstance(function, types.FunctionType):
-        return function
-    namespace = {**function.__globals__, **references}
-    return types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__,
-                              function.__closure__)
 
 
 # ---------------------------------------------------------------- episodes
