@@ -32,6 +32,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the grader's run_solution times the smoke run
 NOTEBOOK = ROOT / "solutions" / "lab7_music" / "lab7_music.ipynb"
 PARTS = ("model", "smoke")
 N_TUNES = 100
@@ -165,14 +166,10 @@ def bench_model(seed: int, overrides: dict[str, str], save: Path | None = None) 
 
 
 def bench_smoke() -> dict:
-    import nbformat
-    from nbclient import NotebookClient
+    from grader.labs import find_lab
+    from grader.release import run_solution
 
-    os.environ["COURSE_MODE"] = "smoke"
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    start = time.time()
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
-    return {"smoke_wall_s": round(time.time() - start, 1), "target_s": 90}
+    return {"smoke_wall_s": round(run_solution(find_lab("lab7")), 1), "target_s": 90}
 
 
 def main(argv: list[str] | None = None) -> int:
