@@ -10,12 +10,19 @@ ready-made shortcuts they forbid.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable
 
 import numpy as np
 
-from course_utils.checks import Problem, array_problem, public_check, require, require_close, require_no_shortcut
+from course_utils.checks import (
+    Problem,
+    array_problem,
+    public_check,
+    require,
+    require_close,
+    require_no_shortcut,
+    with_references,
+)
 from course_utils.runtime import budget
 
 SIGMOID_SHORTCUTS = {
@@ -77,13 +84,11 @@ def binary_cross_entropy(y_true, y_pred, eps=1e-7):
 '''
 
 
-def with_references(function: Callable, names: tuple[str, ...]) -> Callable:
+def judged_with_references(function: Callable, names: tuple[str, ...]) -> Callable:
     """``function`` with the global ``names`` bound to this module's reference versions (see REFERENCES)."""
     namespace: dict = {}
     exec(REFERENCES, namespace)  # noqa: S102 (our own constant source)
-    rebound = {**function.__globals__, **{name: namespace[name] for name in names}}
-    return types.FunctionType(function.__code__, rebound, function.__name__, function.__defaults__,
-                              function.__closure__)
+    return with_references(function, **{name: namespace[name] for name in names})
 
 
 def _first_match(got, candidates: dict[str, np.ndarray], atol: float = 1e-5) -> str | None:
@@ -209,7 +214,7 @@ def _explain_matmul(error: Exception) -> None:
 def check_perceptron(perceptron_forward):
     """y_hat = sigmoid(x @ w + b) with x: (n, d), w: (d,), b: scalar -> (n,), with the reference sigmoid."""
     require_no_shortcut(perceptron_forward, SIGMOID_SHORTCUTS, "perceptron_forward (use your sigmoid)")
-    forward = with_references(perceptron_forward, ("sigmoid",))
+    forward = judged_with_references(perceptron_forward, ("sigmoid",))
     for x, w, b in [(_x((4, 3)), _x((3,), seed=1), np.float32(0.5)), (_x((1, 1), seed=2), _x((1,), seed=3),
                                                                        np.float32(-1.5))]:
         try:
@@ -352,7 +357,7 @@ def gradient_step_problem(result, w, b, x, y, lr) -> str | None:
 @public_check
 def check_gradient_step(gradient_step):
     """One step moves (w, b) by -learning_rate * gradient of the mean BCE (upstream functions: references)."""
-    step = with_references(gradient_step, UPSTREAM)
+    step = judged_with_references(gradient_step, UPSTREAM)
     x, y = _x((6, 2)), np.array([1, 0, 1, 0, 1, 1], dtype=np.float32)
     w, b, lr = np.array([0.3, -0.2], dtype=np.float32), np.float32(0.1), 0.5
     try:

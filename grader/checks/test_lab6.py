@@ -102,7 +102,8 @@ def search(controller_search, table, budget, seed, **options):
 def _with_references(function: str, *student_names: str) -> str:
     """A kernel expression calling ``function`` of :data:`_WITH_REFERENCES` with the student's ``student_names``."""
     names = "".join(f"{name}, " for name in student_names)
-    return (f"lambda *a: (lambda ns: (exec({_WITH_REFERENCES!r}, ns), ns[{function!r}]({names}*a))[1])({{}})")
+    return (f"lambda *a, **k: (lambda ns: (exec({_WITH_REFERENCES!r}, ns), ns[{function!r}]({names}*a, **k))[1])"
+            f"({{}})")
 
 
 def _random_tokens(rng, n: int) -> np.ndarray:
