@@ -78,6 +78,21 @@ def require_close(got, expected, *, what: str = "result", atol: float = 1e-5, rt
         raise Problem(problem)
 
 
+def training_call_problem(trainings: list[str], loss) -> str | None:
+    """What is wrong with how a ``train_step`` called a recording stand-in model, or None.
+
+    ``trainings``: the ``training`` argument of each call, as text; ``loss``: what train_step returned.
+    """
+    if not trainings:
+        return "train_step never called the model"
+    if any(t != "True" for t in trainings):
+        return (f"the model was called with training={', '.join(sorted(set(trainings)))}: call it with "
+                "training=True inside train_step, so that dropout is on while training")
+    if loss is None:
+        return "train_step returned None: return the batch loss"
+    return None
+
+
 def require_no_shortcut(function: Callable, forbidden: dict[str, str], exercise: str) -> None:
     """Stop the check when ``function``'s source uses a name the exercise forbids.
 

@@ -21,6 +21,7 @@ from course_utils.checks import (
     require,
     require_close,
     require_no_shortcut,
+    training_call_problem,
     with_references,
 )
 from course_utils.runtime import budget
@@ -501,13 +502,9 @@ def train_step_problem(got, expected) -> str | None:
     """What is wrong with (loss, kernel, bias, trainings) from ``run_train_step``, or None."""
     loss, kernel, bias, trainings = got
     want_loss, want_kernel, want_bias, flat, y = expected
-    if not trainings:
-        return "train_step never called the model"
-    if any(t != "True" for t in trainings):
-        return (f"the model was called with training={', '.join(sorted(set(trainings)))}: call it with "
-                "training=True inside train_step, so that dropout is on while training")
-    if loss is None:
-        return "train_step returned None: return the batch loss"
+    problem = training_call_problem(trainings, loss)
+    if problem:
+        return problem
     problem = array_problem(loss, want_loss, what="returned loss", atol=1e-5)
     if problem:
         hint = _first_match(loss, {

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from course_utils.checks import array_problem, public_check, require, require_no_shortcut
+from course_utils.checks import array_problem, public_check, require, require_no_shortcut, training_call_problem
 
 TOLERANCE = 1e-5
 CNN_LAYERS = [
@@ -364,13 +364,9 @@ def train_step_case(seed: int, spec: tuple):
 def train_step_problem(got, expected: dict, weights) -> str | None:
     """What is wrong with (loss, new weights, trainings) from ``run_train_step``, or None (shared)."""
     loss, new_weights, trainings = got
-    if not trainings:
-        return "train_step never called the model"
-    if any(t != "True" for t in trainings):
-        return (f"the model was called with training={', '.join(sorted(set(trainings)))}: call it with "
-                "training=True inside train_step, so that dropout is active while training")
-    if loss is None:
-        return "train_step returned None; return the batch loss"
+    problem = training_call_problem(trainings, loss)
+    if problem:
+        return problem
     if np.shape(loss) != ():
         return f"the returned loss has shape {np.shape(loss)}; return the mean over the batch (a scalar)"
     if abs(float(loss) - expected["sum"]) < 1e-4:
