@@ -228,6 +228,24 @@ def keras_simple_rnn(x_seq, h0, w_xh, w_hh, b) -> np.ndarray:
     return np.asarray(layer(_f32(x_seq), initial_state=[_f32(h0)]), np.float64)
 
 
+def loss_mistakes(labels, logits) -> tuple[float, dict[str, float]]:
+    """The mean sparse cross-entropy from ``logits`` (..., V) for ``labels`` (...), and what typical mistakes give."""
+    import keras
+    import tensorflow as tf
+
+    def loss(targets, outputs, from_logits):
+        return keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=from_logits).numpy()
+
+    per_position = loss(labels, logits, True)
+    return float(per_position.mean()), {
+        "the model outputs logits: tell the loss so (from_logits=True), do not treat them as probabilities":
+            float(np.mean(loss(labels, logits, False))),
+        "softmax applied twice: the loss applies the softmax itself when from_logits=True":
+            float(np.mean(loss(labels, tf.nn.softmax(logits), True))),
+        "take the mean over positions, not the sum": float(per_position.sum()),
+    }
+
+
 def rnn_forward_mistakes(x_seq, h0, w_xh, w_hh, b) -> dict[str, np.ndarray]:
     """What the typical mistakes of unrolling produce."""
     states = rnn_forward_numpy(x_seq, h0, w_xh, w_hh, b)
@@ -296,24 +314,15 @@ def check_gradient_norms(gradient_norms) -> None:
 @public_check
 def check_compute_loss(compute_loss) -> None:
     """Mean sparse categorical cross-entropy from logits, against a reference; names the usual mistakes."""
-    import keras
     import tensorflow as tf
 
     rng = _rng(9)
     labels = rng.integers(0, 7, (3, 5))
     logits = tf.constant(_f32(rng.normal(0, 3, (3, 5, 7))))
     got = _np(compute_loss(labels, logits))
-    per_position = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True).numpy()
     require(got.shape != (3, 5), "return the mean over all positions (a scalar), not one loss per position")
-    mistakes = {
-        "the model outputs logits: tell the loss so (from_logits=True), do not treat them as probabilities":
-            np.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=False).numpy()),
-        "softmax applied twice: the loss applies the softmax itself when from_logits=True":
-            np.mean(keras.losses.sparse_categorical_crossentropy(labels, tf.nn.softmax(logits),
-                                                                 from_logits=True).numpy()),
-        "take the mean over positions, not the sum": per_position.sum(),
-    }
-    diagnose(got, per_position.mean(), mistakes, what="loss", atol=1e-5)
+    expected, mistakes = loss_mistakes(labels, logits)
+    diagnose(got, expected, mistakes, what="loss", atol=1e-5)
 
 
 def _copy_model(model_class, model, vocab_size: int, x):

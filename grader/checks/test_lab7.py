@@ -16,6 +16,7 @@ from course_utils.checks.lab7 import (
     FORBIDDEN_RNN,
     greedy_continuation,
     keras_simple_rnn,
+    loss_mistakes,
     reference_compute_loss,
     reference_gradient_norms,
     rnn_forward_mistakes,
@@ -173,17 +174,9 @@ def test_loss_against_reference(student):
     labels = RNG.integers(0, 13, (2, 9))
     logits = f32(RNG.normal(0, 4, (2, 9, 13)))
     got = student.call("compute_loss", labels, logits)
-    per_position = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True).numpy()
     expect(np.shape(got) != (2, 9), "compute_loss must return the mean over all positions, a scalar")
-    mistakes = {
-        "the model outputs logits: the loss must be told so (from_logits=True)":
-            np.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=False).numpy()),
-        "softmax applied twice: the loss applies the softmax itself when from_logits=True":
-            np.mean(keras.losses.sparse_categorical_crossentropy(labels, tf.nn.softmax(logits),
-                                                                 from_logits=True).numpy()),
-        "take the mean over positions, not the sum": per_position.sum(),
-    }
-    _diagnose(got, per_position.mean(), mistakes, what="loss")
+    expected, mistakes = loss_mistakes(labels, logits)
+    _diagnose(got, expected, mistakes, what="loss")
 
 
 # ---------------------------------------------------------------- models sent to the kernel
