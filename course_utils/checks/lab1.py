@@ -82,14 +82,24 @@ def binary_cross_entropy(y_true, y_pred, eps=1e-7):
     y_true = tf.convert_to_tensor(y_true, dtype=tf.float32)
     y_pred = tf.clip_by_value(tf.convert_to_tensor(y_pred, dtype=tf.float32), eps, 1 - eps)
     return -tf.reduce_mean(y_true * tf.math.log(y_pred) + (1 - y_true) * tf.math.log(1 - y_pred))
+
+
+def squared_error(y_true, y_pred, eps=1e-7):
+    y_true = tf.convert_to_tensor(y_true, dtype=tf.float32)
+    return tf.reduce_mean((y_true - tf.convert_to_tensor(y_pred, dtype=tf.float32)) ** 2)
 '''
 
 
-def judged_with_references(function: Callable, names: tuple[str, ...]) -> Callable:
+def reference_names(names: tuple[str, ...] | dict[str, str]) -> dict[str, str]:
+    """{global name: name of its reference in REFERENCES}: a tuple binds each name to its namesake."""
+    return dict(names) if isinstance(names, dict) else {name: name for name in names}
+
+
+def judged_with_references(function: Callable, names: tuple[str, ...] | dict[str, str]) -> Callable:
     """``function`` with the global ``names`` bound to this module's reference versions (see REFERENCES)."""
     namespace: dict = {}
     exec(REFERENCES, namespace)  # noqa: S102 (our own constant source)
-    return with_references(function, **{name: namespace[name] for name in names})
+    return with_references(function, **{name: namespace[ref] for name, ref in reference_names(names).items()})
 
 
 def _first_match(got, candidates: dict[str, np.ndarray], atol: float = 1e-5) -> str | None:
@@ -147,21 +157,36 @@ def check_tape_gradient(tape_gradient):
 
 # ---------------------------------------------------------------- Exercise 2
 
-def _activation_problem(function: Callable, name: str, reference: Callable, shortcuts: dict[str, str],
-                        wrong: dict[str, Callable]) -> None:
+SIGMOID_MISTAKES = {
+    "the sign of the exponent is flipped, it should be exp(-z)": lambda z: _sigmoid(-z),
+    "that is tanh(z), not the sigmoid": np.tanh,
+    "that is exp(-z) / (1 + exp(-z)) = 1 - sigmoid(z): check the numerator": lambda z: 1 - _sigmoid(z)}
+RELU_MISTAKES = {
+    "that is |z|; negative inputs must give 0": np.abs,
+    "that is min(z, 0); ReLU keeps the positive part": lambda z: np.minimum(z, 0)}
+ACTIVATIONS = {"sigmoid": (_sigmoid, SIGMOID_MISTAKES), "relu": (lambda z: np.maximum(z, 0), RELU_MISTAKES)}
+
+
+def activation_value_problem(got, z: np.ndarray, name: str, what: str) -> str | None:
+    """What is wrong with ``got`` as ``name`` ("sigmoid" or "relu") of ``z``, or None (shared with the hidden check)."""
+    reference, mistakes = ACTIVATIONS[name]
+    problem = array_problem(got, reference(z), what=what, atol=1e-6, rtol=1e-6)
+    if problem:
+        hint = _first_match(got, {message: mistake(z) for message, mistake in mistakes.items()}, atol=1e-6)
+        return f"{problem}: {hint}" if hint else problem
+    return None
+
+
+def _activation_problem(function: Callable, name: str, shortcuts: dict[str, str]) -> None:
     """Stop the check when ``function`` uses a shortcut, is wrong, or cannot be differentiated."""
     import tensorflow as tf
 
     require_no_shortcut(function, shortcuts, name)
     z = np.linspace(-20, 20, 41, dtype=np.float32).reshape(41)
-    got = function(z)
-    expected = reference(z)
-    problem = array_problem(got, expected, what=f"{name}(z)", atol=1e-6, rtol=1e-6)
-    if problem:
-        hint = _first_match(got, {message: mistake(z) for message, mistake in wrong.items()}, atol=1e-6)
-        raise Problem(f"{problem}: {hint}" if hint else problem)
+    problem = activation_value_problem(function(z), z, name, f"{name}(z)")
+    require(problem is None, str(problem))
     matrix = _x((3, 4), seed=5, scale=3.0)
-    require_close(function(matrix), reference(matrix), what=f"{name} on a (3, 4) input", atol=1e-6)
+    require_close(function(matrix), ACTIVATIONS[name][0](matrix), what=f"{name} on a (3, 4) input", atol=1e-6)
     t = tf.constant(matrix)
     with tf.GradientTape() as tape:
         tape.watch(t)
@@ -174,13 +199,8 @@ def _activation_problem(function: Callable, name: str, reference: Callable, shor
 @public_check
 def check_activations(sigmoid, relu):
     """sigmoid and relu agree with their definitions elementwise, have gradients, and are written by hand."""
-    _activation_problem(sigmoid, "sigmoid", _sigmoid, SIGMOID_SHORTCUTS, {
-        "the sign of the exponent is flipped, it should be exp(-z)": lambda z: _sigmoid(-z),
-        "that is tanh(z), not the sigmoid": np.tanh,
-        "that is exp(-z) / (1 + exp(-z)) = 1 - sigmoid(z): check the numerator": lambda z: 1 - _sigmoid(z)})
-    _activation_problem(relu, "relu", lambda z: np.maximum(z, 0), RELU_SHORTCUTS, {
-        "that is |z|; negative inputs must give 0": np.abs,
-        "that is min(z, 0); ReLU keeps the positive part": lambda z: np.minimum(z, 0)})
+    _activation_problem(sigmoid, "sigmoid", SIGMOID_SHORTCUTS)
+    _activation_problem(relu, "relu", RELU_SHORTCUTS)
 
 
 # ---------------------------------------------------------------- Exercise 3
@@ -331,6 +351,10 @@ def check_losses(binary_cross_entropy, mean_squared_error):
 # ---------------------------------------------------------------- Exercise 6
 
 UPSTREAM = ("sigmoid", "perceptron_forward", "binary_cross_entropy")
+# The same with binary_cross_entropy swapped for a squared error: a step taken from the tape follows
+# the swap, a gradient formula written by hand does not.
+SWAPPED_LOSS = {"sigmoid": "sigmoid", "perceptron_forward": "perceptron_forward",
+                "binary_cross_entropy": "squared_error"}
 
 
 def gradient_step_problem(result, w, b, x, y, lr) -> str | None:
@@ -355,6 +379,26 @@ def gradient_step_problem(result, w, b, x, y, lr) -> str | None:
     return problem
 
 
+def tape_step_problem(result, w, b, x, y, lr) -> str | None:
+    """What is wrong with ``gradient_step``'s result when it runs with SWAPPED_LOSS, or None.
+
+    The step must follow the loss it records: -lr times the squared error's gradient.
+    """
+    new_w, new_b = (np.asarray(v, dtype=np.float64) for v in result[:2])
+    p = _sigmoid(x @ w + b)
+    dz = -2 * (y - p) * p * (1 - p) / len(y)   # d mean((y - p)^2) / dz
+    expected_w, expected_b = w - lr * (x.T @ dz), b - lr * np.sum(dz)
+    if np.allclose(new_w, expected_w, atol=1e-5) and np.allclose(new_b, expected_b, atol=1e-5):
+        return None
+    bce_w = w - lr * x.T @ (p - y) / len(y)
+    if np.allclose(new_w, bce_w, atol=1e-5):
+        return ("the step does not follow the loss on the tape: with binary_cross_entropy replaced by another "
+                "loss it still moves along the cross-entropy's gradient. Take dJ/dw and dJ/db from "
+                "tape.gradient of the J you computed, not from a formula written by hand")
+    return ("the step does not follow the loss on the tape: compute J with your perceptron_forward and "
+            "binary_cross_entropy inside the GradientTape block and step along tape.gradient of that J")
+
+
 @public_check
 def check_gradient_step(gradient_step):
     """One step moves (w, b) by -learning_rate * gradient of the mean BCE (upstream functions: references)."""
@@ -369,6 +413,8 @@ def check_gradient_step(gradient_step):
                           "GradientTape block, then call tape.gradient outside it") from None
         raise
     problem = gradient_step_problem(result, w, b, x, y, lr)
+    require(problem is None, str(problem))
+    problem = tape_step_problem(judged_with_references(gradient_step, SWAPPED_LOSS)(w, b, x, y, lr), w, b, x, y, lr)
     require(problem is None, str(problem))
 
 

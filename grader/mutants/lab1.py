@@ -98,6 +98,17 @@ MUTANTS = [
                   "    loss = binary_cross_entropy(y, perceptron_forward(x, w, b))\n    return w, b, loss")]),
     wrong("gradient_step_impl", "bias never updated", says="did not move",
           edits=[("b - learning_rate * db, loss", "b, loss")]),
+    wrong("gradient_step_impl", "gradient written by hand instead of the tape", says="tape",
+          edits=[("    with tf.GradientTape() as tape:\n"
+                  "        loss = binary_cross_entropy(y, perceptron_forward(x, w, b))\n"
+                  "    dw, db = tape.gradient(loss, [w, b])\n",
+                  "    p = perceptron_forward(x, w, b)\n    loss = binary_cross_entropy(y, p)\n"
+                  "    dw = tf.linalg.matvec(tf.transpose(tf.constant(x, tf.float32)), p - y) / len(y)\n"
+                  "    db = tf.reduce_mean(p - y)\n")]),
+    right("gradient_step_impl", "one tape.gradient call per parameter",
+          edits=[("    with tf.GradientTape() as tape:", "    with tf.GradientTape(persistent=True) as tape:"),
+                 ("    dw, db = tape.gradient(loss, [w, b])",
+                  "    dw = tape.gradient(loss, w)\n    db = tape.gradient(loss, b)")]),
     right("gradient_step_impl", "assign_sub on the variables",
           edits=[("return w - learning_rate * dw, b - learning_rate * db, loss",
                   "w.assign_sub(learning_rate * dw)\n    b.assign_sub(learning_rate * db)\n    return w, b, loss")]),

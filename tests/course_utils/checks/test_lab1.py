@@ -171,6 +171,13 @@ def make_step(direction=-1, loss_after=False, variables=True):
     return gradient_step
 
 
+def step_by_formula(w, b, x, y, lr):
+    p = perceptron_forward(x, w, b)
+    loss = binary_cross_entropy(y, p)
+    dw, db = tf.linalg.matvec(tf.transpose(x), p - y) / len(y), tf.reduce_mean(p - y)
+    return w - lr * dw, b - lr * db, loss
+
+
 # Globals that gradient_step calls: deliberately wrong, so a check that used them would fail.
 perceptron_forward = perceptron_nn_sigmoid
 binary_cross_entropy = bce_summed
@@ -261,6 +268,7 @@ WRONG = [  # (check, arguments, a word the message must contain)
     (lab1.check_gradient_step, (make_step(loss_after=True),), "before"),
     (lab1.check_gradient_step, (make_step(variables=False),), "None"),
     (lab1.check_gradient_step, (lambda w, b, x, y, lr: (w, b, 0.0),), "did not move"),
+    (lab1.check_gradient_step, (step_by_formula,), "tape.gradient"),
     (lab1.check_mlp, (mlp(keras.layers.Dense(256, activation="relu"), keras.layers.Dropout(0.2),
                           keras.layers.Dense(10, activation="softmax")),), "softmax"),
     (lab1.check_mlp, (mlp(keras.layers.Dense(256), keras.layers.Dropout(0.2), keras.layers.Dense(10)),), "linear"),
