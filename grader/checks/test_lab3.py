@@ -1,7 +1,9 @@
 """Hidden checks of lab 3 (debiasing a face detector with a DB-VAE).
 
 Inputs differ from the public checks (shapes, seeds, weights); references are
-computed here with NumPy. Points per question match the notebook's check cells:
+computed here with NumPy. A function that calls an earlier exercise's function runs in the student's
+kernel with the reference versions of those (``course_utils.checks.lab3.judged_with_references``),
+so one mistake costs points once. Points per question match the notebook's check cells:
 kl 2, vae_loss 2, sampling 2, dbvae_loss 3, resampling 3, train_step 3, dbvae_trained 2.
 """
 
@@ -9,15 +11,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_utils.checks import lab3 as public
 from course_utils.checks.lab3 import (
     debiasing_loss_reference,
     kl_reference,
     sampling_probabilities_reference,
     vae_loss_reference,
 )
-from grader.harness import expect, expect_close, points
+from grader.channel import StudentError
+from grader.harness import CheckFailed, expect, expect_close, expect_no_problem, points
 
 RNG = np.random.default_rng(20260611)
+KERNEL_CHECKS = "__import__('course_utils.checks.lab3', fromlist=['lab3'])"
+
+
+def _referenced(function: str, *names: str) -> str:
+    """A kernel expression: the student's ``function`` with the global ``names`` bound to the references."""
+    return f"lambda *a, **k: {KERNEL_CHECKS}.judged_with_references({function}, *{names!r})(*a, **k)"
+
+
+VAE_LOSS = _referenced("vae_loss", "kl_divergence")
+DEBIASING_LOSS = _referenced("debiasing_loss", "vae_loss", "kl_divergence")
 
 
 def f32(array) -> np.ndarray:
@@ -29,8 +43,9 @@ def f32(array) -> np.ndarray:
 @points(1, question="kl")
 def test_kl_matches_closed_form(student):
     mu, logvar = f32(RNG.normal(size=(7, 9))), f32(RNG.normal(scale=0.8, size=(7, 9)))
-    expect_close(student.call("kl_divergence", mu, logvar), kl_reference(mu, logvar),
-                 what="kl_divergence(mu, logvar)", atol=1e-3, rtol=1e-4)
+    expect_no_problem(public.mistake_problem(student.call("kl_divergence", mu, logvar), kl_reference(mu, logvar),
+                                             public.kl_mistakes(mu, logvar), what="kl_divergence(mu, logvar)",
+                                             atol=1e-3, rtol=1e-4))
 
 
 @points(1, question="kl")
@@ -41,7 +56,8 @@ def test_kl_properties(student):
     expect(got.shape == (4,), "kl_divergence must return one value per row (sum over the latent axis only)")
     expect(abs(got[0]) < 1e-5, "the KL divergence of N(0, 1) from the prior must be 0")
     expect(np.all(got >= -1e-6), "the KL divergence must never be negative")
-    expect_close(got, kl_reference(mu, logvar), what="kl_divergence on one-dimensional latents", atol=1e-4)
+    expect_no_problem(public.mistake_problem(got, kl_reference(mu, logvar), public.kl_mistakes(mu, logvar),
+                                             what="kl_divergence on one-dimensional latents"))
 
 
 # ---------------------------------------------------------------- vae_loss (2)
@@ -50,17 +66,18 @@ def test_kl_properties(student):
 def test_vae_loss_reconstruction(student):
     x, recon = f32(RNG.random((3, 9, 7, 1))), f32(RNG.random((3, 9, 7, 1)))
     mu, logvar = f32(RNG.normal(size=(3, 2))), f32(RNG.normal(size=(3, 2)))
-    expect_close(student.call("vae_loss", x, recon, mu, logvar, kl_weight=0.0),
-                 vae_loss_reference(x, recon, mu, logvar, 0.0), what="vae_loss with kl_weight=0", atol=1e-4)
+    expect_no_problem(public.mistake_problem(
+        student.call(VAE_LOSS, x, recon, mu, logvar, kl_weight=0.0), vae_loss_reference(x, recon, mu, logvar, 0.0),
+        public.vae_loss_mistakes(x, recon, mu, logvar, 0.0), what="vae_loss with kl_weight=0", rtol=0))
 
 
 @points(1, question="vae_loss")
 def test_vae_loss_with_kl(student):
     x, recon = f32(RNG.random((5, 4, 4, 3))), f32(RNG.random((5, 4, 4, 3)))
     mu, logvar = f32(RNG.normal(size=(5, 6))), f32(RNG.normal(scale=0.5, size=(5, 6)))
-    expect_close(student.call("vae_loss", x, recon, mu, logvar, kl_weight=0.3),
-                 vae_loss_reference(x, recon, mu, logvar, 0.3), what="vae_loss with a KL weight",
-                 atol=1e-4, rtol=1e-4)
+    expect_no_problem(public.mistake_problem(
+        student.call(VAE_LOSS, x, recon, mu, logvar, kl_weight=0.3), vae_loss_reference(x, recon, mu, logvar, 0.3),
+        public.vae_loss_mistakes(x, recon, mu, logvar, 0.3), what="vae_loss with a KL weight"))
 
 
 # ---------------------------------------------------------------- sampling (2)
@@ -72,6 +89,10 @@ def test_reparameterised_moments(student):
     z = np.asarray(student.call("sample_latent", f32(np.tile(mu_row, (n, 1))), f32(np.tile(logvar_row, (n, 1)))))
     expect(z.shape == (n, 4), "sample_latent must return an array with the shape of mu")
     expect_close(z.mean(0), mu_row, what="the mean of the samples", atol=0.05)
+    expect(not np.allclose(z.var(0), np.exp(logvar_row) ** 2, rtol=0.1),
+           "the variance of the samples is exp(logvar)^2: the noise must be multiplied by the standard deviation "
+           "exp(logvar / 2), not the variance")
+    expect(z.var(0).max() > 1e-6, "the samples do not vary: add noise drawn from tf.random.normal")
     expect_close(z.var(0), np.exp(logvar_row), what="the variance of the samples", atol=0.01, rtol=0.06)
 
 
@@ -91,25 +112,28 @@ def _loss_inputs(n, y):
             f32(RNG.normal(size=(n, 3))), f32(RNG.normal(scale=0.5, size=(n, 3))))
 
 
+def _expect_debiasing_loss(student, args, weight, what):
+    expect_no_problem(public.mistake_problem(student.call(DEBIASING_LOSS, *args, kl_weight=weight),
+                                             debiasing_loss_reference(*args, weight),
+                                             public.debiasing_loss_mistakes(*args, weight), what=what))
+
+
 @points(1, question="dbvae_loss")
 def test_nonfaces_get_classification_only(student):
     args = _loss_inputs(5, np.zeros(5))
-    expect_close(student.call("debiasing_loss", *args, kl_weight=0.2), debiasing_loss_reference(*args, 0.2),
-                 what="debiasing_loss of non-faces", atol=1e-4, rtol=1e-4)
+    _expect_debiasing_loss(student, args, 0.2, "debiasing_loss of non-faces")
 
 
 @points(1, question="dbvae_loss")
 def test_faces_get_vae_term(student):
     args = _loss_inputs(4, np.ones(4))
-    expect_close(student.call("debiasing_loss", *args, kl_weight=0.2), debiasing_loss_reference(*args, 0.2),
-                 what="debiasing_loss of faces", atol=1e-4, rtol=1e-4)
+    _expect_debiasing_loss(student, args, 0.2, "debiasing_loss of faces")
 
 
 @points(1, question="dbvae_loss")
 def test_mixed_batch(student):
     args = _loss_inputs(8, np.array([0, 1, 1, 0, 1, 0, 0, 1]))
-    expect_close(student.call("debiasing_loss", *args, kl_weight=0.01), debiasing_loss_reference(*args, 0.01),
-                 what="debiasing_loss of a mixed batch", atol=1e-4, rtol=1e-4)
+    _expect_debiasing_loss(student, args, 0.01, "debiasing_loss of a mixed batch")
 
 
 # ---------------------------------------------------------------- resampling (3)
@@ -119,9 +143,19 @@ def _latents():
     return np.concatenate([rng.normal(scale=0.5, size=(290, 6)), rng.normal(loc=-4.0, scale=0.4, size=(10, 6))])
 
 
+def _probabilities(student, mu, bins, smoothing):
+    try:
+        return np.asarray(student.call("sampling_probabilities", mu, bins=bins, smoothing=smoothing), np.float64)
+    except StudentError as error:
+        if "IndexError" in str(error):
+            raise CheckFailed("sampling_probabilities raised IndexError: np.digitize puts the largest value of a "
+                              "dimension past the last bin; make the outer edges open (-inf, +inf)") from None
+        raise
+
+
 @points(1, question="resampling")
 def test_probabilities_are_a_distribution(student):
-    p = np.asarray(student.call("sampling_probabilities", _latents(), bins=7, smoothing=0.01), np.float64)
+    p = _probabilities(student, _latents(), 7, 0.01)
     expect(p.shape == (300,), "sampling_probabilities must return one probability per face")
     expect(bool(np.all(np.isfinite(p)) and np.all(p >= 0)), "probabilities must be finite and non-negative")
     expect(abs(p.sum() - 1) < 1e-6, "probabilities must sum to one")
@@ -129,7 +163,7 @@ def test_probabilities_are_a_distribution(student):
 
 @points(1, question="resampling")
 def test_sparse_faces_more_likely(student):
-    p = np.asarray(student.call("sampling_probabilities", _latents(), bins=7, smoothing=0.01), np.float64)
+    p = _probabilities(student, _latents(), 7, 0.01)
     expect(p.shape == (300,) and p[290:].mean() > 4 * p[:290].mean(),
            "faces in a sparse region of the latent space must be much more likely to be drawn")
 
@@ -137,22 +171,24 @@ def test_sparse_faces_more_likely(student):
 @points(1, question="resampling")
 def test_probabilities_match_reference(student):
     mu = np.random.default_rng(5).standard_t(df=3, size=(120, 5))
-    expect_close(student.call("sampling_probabilities", mu, bins=12, smoothing=0.05),
-                 sampling_probabilities_reference(mu, 12, 0.05), what="sampling_probabilities",
-                 atol=1e-8, rtol=1e-5)
+    expect_no_problem(public.mistake_problem(_probabilities(student, mu, 12, 0.05),
+                                             sampling_probabilities_reference(mu, 12, 0.05),
+                                             public.sampling_mistakes(mu, 12, 0.05), what="sampling_probabilities",
+                                             atol=1e-8, rtol=1e-5))
 
 
 # ---------------------------------------------------------------- train_step (3)
 
 # Runs in the student's kernel: a fresh DBVAE (32x32 images): face logits and weights before, losses, weights after.
-_STEP = ("lambda x, y, steps: (lambda m, o: ("
+_STEP = ("lambda x, y, steps: (lambda m, o, step: ("
          "m(x, training=True)[0].numpy(), "
          "[v.numpy().copy() for v in m.encoder.trainable_variables], "
          "[v.numpy().copy() for v in m.decoder.trainable_variables], "
-         "[np.asarray(dbvae_train_step(m, o, x, y)).tolist() for _ in range(steps)], "
+         "[np.asarray(step(m, o, x, y)).tolist() for _ in range(steps)], "
          "[v.numpy().copy() for v in m.encoder.trainable_variables], "
          "[v.numpy().copy() for v in m.decoder.trainable_variables]))"
-         "(DBVAE(LATENT_DIM, 32), keras.optimizers.Adam(1e-3))")
+         f"(DBVAE(LATENT_DIM, 32), keras.optimizers.Adam(1e-3), {KERNEL_CHECKS}.judged_with_references("
+         "dbvae_train_step, 'debiasing_loss', 'vae_loss', 'kl_divergence'))")
 
 
 def _changed(before, after) -> bool:
@@ -170,7 +206,10 @@ def test_step_returns_mean_loss_and_updates_encoder(student):
     expect(np.asarray(losses[0]).shape == () and np.isfinite(losses[0]),
            "dbvae_train_step must return the mean loss over the batch (one finite number)")
     logits = np.asarray(logits, np.float64)
-    expect_close(losses[0], np.mean(np.maximum(logits, 0) + np.log1p(np.exp(-np.abs(logits)))),
+    expected = np.mean(np.maximum(logits, 0) + np.log1p(np.exp(-np.abs(logits))))
+    expect(not np.isclose(losses[0], len(logits) * expected, rtol=1e-3),
+           "dbvae_train_step returned the sum of the per-image losses; average them over the batch")
+    expect_close(losses[0], expected,
                  what="the loss returned for a batch of non-faces (the mean over the batch, before the update)",
                  atol=1e-4, rtol=1e-3)
     expect(_changed(enc0, enc1), "dbvae_train_step did not update the encoder's weights")
