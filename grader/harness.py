@@ -23,7 +23,7 @@ import re
 import pytest
 
 from course_utils.checks import array_problem
-from course_utils.checks.source import forbidden_uses
+from course_utils.checks.source import forbidden_uses, imports_of
 
 
 def points(value: float, *, question: str):
@@ -67,8 +67,8 @@ def expect_no_shortcut(answers: dict[str, str], cell: str, forbidden: dict[str, 
     """Fail when the submitted answer cell ``cell`` uses a name the exercise forbids.
 
     ``answers`` is the ``answers`` fixture (submitted cell sources, read from the notebook file, never
-    from the kernel); ``forbidden`` maps a dotted name to what to use instead (see
+    from the kernel; names imported in any of them count); ``forbidden`` maps a dotted name to what to use instead (see
     :func:`course_utils.checks.source.forbidden_uses`).
     """
-    for name in forbidden_uses(answers.get(cell, ""), forbidden):
+    for name in forbidden_uses(answers.get(cell, ""), forbidden, imports_of(answers.values())):
         raise CheckFailed(f"{exercise} must not use `{name}`: {forbidden[name]}")

@@ -37,9 +37,15 @@ def is_instruction_text(cell) -> bool:
 
 
 def answer_sources(notebook: NotebookNode) -> dict[str, str]:
-    """The source of every answer (solution) cell of ``notebook``, by grade_id."""
-    return {grade_id(cell): cell.source for cell in notebook.cells
-            if grade_id(cell) and cell.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    """The source of every answer (solution) cell of ``notebook``, by grade_id, and of every code cell the
+    student added (any code cell without a grade_id), by ``(added cell N)`` (N: its index in the notebook)."""
+    sources = {}
+    for index, cell in enumerate(notebook.cells):
+        if grade_id(cell) and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            sources[grade_id(cell)] = cell.source
+        elif grade_id(cell) is None and cell.get("cell_type") == "code":
+            sources[f"(added cell {index})"] = cell.get("source", "")
+    return sources
 
 
 def _normalised(source: str) -> str:

@@ -94,15 +94,16 @@ def training_call_problem(trainings: list[str], loss) -> str | None:
 
 
 def require_no_shortcut(function: Callable, forbidden: dict[str, str], exercise: str) -> None:
-    """Stop the check when ``function``'s source uses a name the exercise forbids.
+    """Stop the check when ``function``'s source uses a name the exercise forbids, also under an alias
+    imported in another cell of the notebook.
 
     ``forbidden`` maps a dotted name (matched as in :func:`course_utils.checks.source.forbidden_uses`)
     to what to use instead, e.g. ``{"nn.sigmoid": "write 1 / (1 + exp(-z)) with tf.exp"}``.
     """
-    from course_utils.checks.source import forbidden_uses, function_source
+    from course_utils.checks.source import forbidden_uses, function_source, imports_of, kernel_cells
 
     source = function_source(function)
-    for name in forbidden_uses(source or "", forbidden):
+    for name in forbidden_uses(source or "", forbidden, imports_of(kernel_cells())):
         raise Problem(f"{exercise} must not use `{name}`: {forbidden[name]}")
 
 

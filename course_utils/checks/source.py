@@ -62,19 +62,46 @@ def used_names(source: str) -> set[str]:
     return names
 
 
-def forbidden_uses(source: str, forbidden: Iterable[str]) -> list[str]:
+def imports_of(sources: Iterable[str]) -> str:
+    """The import statements of ``sources`` (notebook cells), one per line; a cell that does not parse adds none.
+
+    Given to :func:`forbidden_uses`, they resolve names an answer uses but imports in another cell.
+    """
+    lines = []
+    for source in sources:
+        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        lines += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return "\n".join(lines)
+
+
+def forbidden_uses(source: str, forbidden: Iterable[str], imports: str = "") -> list[str]:
     """The entries of ``forbidden`` that ``source`` uses, in the order given.
 
     An entry matches a used name equal to it or ending with ``.<entry>``: ``"nn.sigmoid"``
     catches ``tf.nn.sigmoid`` and ``tensorflow.nn.sigmoid``; ``"tensorflow.nn.conv2d"`` only that.
+    ``imports`` (see :func:`imports_of`) are the other cells' import statements, read before ``source``.
     Code that does not parse uses nothing (the kernel reports the syntax error itself).
     """
     try:
-        names = used_names(source)
+        names = used_names(f"{imports}\n{textwrap.dedent(source)}")
     except SyntaxError:
         return []
     return [entry for entry in forbidden
             if any(name == entry or name.endswith("." + entry) for name in names)]
+
+
+def kernel_cells() -> list[str]:
+    """The cells run so far in this IPython kernel (its input history ``In``); [] outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return []
+    shell = get_ipython()
+    return [str(cell) for cell in shell.user_ns.get("In", [])] if shell is not None else []
 
 
 def function_source(function: Callable) -> str | None:

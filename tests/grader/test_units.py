@@ -41,6 +41,17 @@ def test_hidden_checks_read_answers_from_the_notebook_and_spot_shortcuts():
     expect_no_shortcut(answers, "tape_gradient_impl", forbidden, "tape_gradient")
 
 
+def test_hidden_shortcut_check_resolves_an_alias_imported_in_a_cell_the_student_added():
+    submitted = _released()
+    answer = next(c for c in submitted.cells if grade_id(c) == "activations_impl")
+    answer.source = "def sigmoid(z):\n    return tm.sigmoid(z)\n"
+    submitted.cells.insert(submitted.cells.index(answer), nbformat.v4.new_code_cell("import tensorflow.math as tm"))
+    answers = answer_sources(reconcile(submitted, _released()).notebook)
+    assert "import tensorflow.math as tm" in answers.values()
+    with pytest.raises(CheckFailed, match="sigmoid must not use `math.sigmoid`"):
+        expect_no_shortcut(answers, "activations_impl", {"math.sigmoid": "write it with tf.exp"}, "sigmoid")
+
+
 def test_locked_cells_are_restored_and_flagged():
     submitted = _released()
     check = next(c for c in submitted.cells if grade_id(c) == "activations")

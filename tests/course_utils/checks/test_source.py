@@ -3,7 +3,7 @@
 import pytest
 
 from course_utils.checks import CheckResult, public_check, require_no_shortcut
-from course_utils.checks.source import forbidden_uses, used_names
+from course_utils.checks.source import forbidden_uses, imports_of, used_names
 
 
 @pytest.mark.parametrize("source", [
@@ -26,6 +26,16 @@ def test_forbidden_call_is_found_however_it_is_spelled(source):
 ])
 def test_allowed_code_is_not_flagged(source):
     assert forbidden_uses(source, ["nn.sigmoid", "math.sigmoid"]) == []
+
+
+def test_an_alias_imported_in_another_cell_is_resolved():
+    cells = ["%matplotlib inline\nimport scipy.stats as st\nx = 1", "def broken(:", "from tensorflow import nn as n"]
+    assert imports_of(cells) == "import scipy.stats as st\nfrom tensorflow import nn as n"
+    assert forbidden_uses("def f(p):\n    return st.entropy(p)", ["stats.entropy"], imports_of(cells)) == \
+        ["stats.entropy"]
+    assert forbidden_uses("    def f(z):\n        return n.sigmoid(z)", ["nn.sigmoid"], imports_of(cells)) == \
+        ["nn.sigmoid"]
+    assert forbidden_uses("def f(p):\n    return st.entropy(p)", ["stats.entropy"]) == []
 
 
 def test_unparsable_code_uses_nothing_and_names_are_canonical():
