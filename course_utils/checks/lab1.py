@@ -357,13 +357,18 @@ SWAPPED_LOSS = {"sigmoid": "sigmoid", "perceptron_forward": "perceptron_forward"
                 "binary_cross_entropy": "squared_error"}
 
 
+def _bce_gradients(x, y, p) -> tuple[np.ndarray, float]:
+    """dJ/dw (d,) and dJ/db of the mean BCE J for inputs x (n, d), labels y (n,) and predictions p (n,)."""
+    return x.T @ (p - y) / len(y), float(np.mean(p - y))
+
+
 def gradient_step_problem(result, w, b, x, y, lr) -> str | None:
     """What is wrong with ``gradient_step``'s ``result`` = (new_w, new_b, loss), or None."""
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         return "gradient_step must return three values: (new_w, new_b, loss)"
     new_w, new_b, loss = (np.asarray(v, dtype=np.float64) for v in result)
     p = _sigmoid(x @ w + b)
-    dw, db = x.T @ (p - y) / len(y), np.mean(p - y)
+    dw, db = _bce_gradients(x, y, p)
     for got, start, grad, name in [(new_w, w, dw, "new w"), (new_b, b, db, "new b")]:
         problem = array_problem(got, start - lr * grad, what=name, atol=1e-5)
         if problem:
@@ -390,8 +395,7 @@ def tape_step_problem(result, w, b, x, y, lr) -> str | None:
     expected_w, expected_b = w - lr * (x.T @ dz), b - lr * np.sum(dz)
     if np.allclose(new_w, expected_w, atol=1e-5) and np.allclose(new_b, expected_b, atol=1e-5):
         return None
-    bce_w = w - lr * x.T @ (p - y) / len(y)
-    if np.allclose(new_w, bce_w, atol=1e-5):
+    if np.allclose(new_w, w - lr * _bce_gradients(x, y, p)[0], atol=1e-5):
         return ("the step does not follow the loss on the tape: with binary_cross_entropy replaced by another "
                 "loss it still moves along the cross-entropy's gradient. Take dJ/dw and dJ/db from "
                 "tape.gradient of the J you computed, not from a formula written by hand")
