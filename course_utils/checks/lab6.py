@@ -17,14 +17,42 @@ from course_utils.nas import SEARCH_SPACE, architecture, space_size
 ACTIVATIONS = SEARCH_SPACE["activation"]
 
 
-def child_params(arch: dict) -> int:
-    """Parameter count of the child network that ``arch`` describes (formula of Exercise 1)."""
+def child_params(arch: dict, *, side: int = 7, projection_in: int | None = None) -> int:
+    """Parameter count of the child network that ``arch`` describes (formula of Exercise 1).
+
+    ``side`` (the feature map's side before a flatten head) and ``projection_in`` (the channels the
+    1x1 skip projection reads, ``filters1`` by default) give the counts of typical mistakes instead.
+    """
     f1, k1, f2, k2 = arch["filters1"], arch["kernel1"], arch["filters2"], arch["kernel2"]
     count = (k1 * k1 * 1 + 1) * f1 + (k2 * k2 * f1 + 1) * f2
     if arch["skip"] == "residual":
-        count += (f1 + 1) * f2
-    features = f2 if arch["head"] == "gap" else 7 * 7 * f2
+        count += ((f1 if projection_in is None else projection_in) + 1) * f2
+    features = f2 if arch["head"] == "gap" else side * side * f2
     return count + (features + 1) * 10
+
+
+def parameter_count_problem(count: int, arch: dict) -> str | None:
+    """What a child with ``count`` parameters gets wrong for ``arch`` (None when the count is right)."""
+    expected = child_params(arch)
+    if count == expected:
+        return None
+    message = f"for {arch} the model has {count:,} parameters, expected {expected:,}"
+    if count == child_params(arch, side=14) or count == child_params(arch, side=28):
+        return (f"{message}: a 2x2 max pooling is missing. Each of the two blocks ends with one, so the flatten "
+                f"head sees 7 x 7 x filters2 features")
+    if arch["skip"] == "residual" and count == child_params(arch, projection_in=1):
+        return (f"{message}: the 1x1 skip projection reads the input image (1 channel). It should read the first "
+                f"block's pooled output (filters1 channels), the input of the second convolution")
+    if arch["skip"] == "residual" and count == child_params({**arch, "skip": "none"}):
+        return (f"{message}: the residual connection is missing. Add a 1x1 convolution of the first block's "
+                f"output to the second convolution's output")
+    swapped = {**arch, "kernel1": arch["kernel2"], "kernel2": arch["kernel1"]}
+    if arch["kernel1"] != arch["kernel2"] and count == child_params(swapped):
+        return f"{message}: kernel1 and kernel2 are swapped (kernel1 belongs to the first convolution)"
+    head = {**arch, "head": "flatten" if arch["head"] == "gap" else "gap"}
+    if count == child_params(head):
+        return f"{message}: the head is {head['head']!r} where the architecture says {arch['head']!r}"
+    return f"{message} (check filters, kernel sizes, biases, the skip projection and the head)"
 
 
 def model_problems(model, arch: dict) -> list[str]:
@@ -35,10 +63,9 @@ def model_problems(model, arch: dict) -> list[str]:
     out = model(tf.zeros((2, 28, 28, 1)))
     if tuple(out.shape) != (2, 10):
         problems.append(f"for {arch} the output has shape {tuple(out.shape)}, expected (2, 10) logits")
-    if model.count_params() != child_params(arch):
-        problems.append(f"for {arch} the model has {model.count_params():,} parameters, expected "
-                        f"{child_params(arch):,} (check filters, kernel sizes, biases, the skip projection "
-                        f"and the head)")
+    count_problem = parameter_count_problem(model.count_params(), arch)
+    if count_problem:
+        problems.append(count_problem)
     used = {_activation_name(layer) for layer in model.layers} - {None, "linear"}
     if used != {arch["activation"]}:
         problems.append(f"for {arch} the layers use activations {sorted(used)}, expected only "
@@ -64,10 +91,19 @@ def weights_by_shape(shapes, seed: int) -> dict[str, np.ndarray]:
             for shape in sorted({tuple(shape) for shape in shapes})}
 
 
-def child_forward(arch: dict, weights: dict[str, np.ndarray], x, activation_before_add: bool = False):
+# Typical wrong forward passes that keep the parameter count (see child_forward) and what to tell the student.
+FORWARD_MISTAKES = {
+    "activation_before_add": "the activation is applied inside the residual branch: add the 1x1 projection to the "
+                             "second convolution's *linear* output, then apply the activation to the sum",
+    "no_second_pool": "the second block has no 2x2 max pooling: the head should see 7 x 7 feature maps",
+    "no_first_pool": "the first block has no 2x2 max pooling: the second convolution should see 14 x 14 maps",
+}
+
+
+def child_forward(arch: dict, weights: dict[str, np.ndarray], x, mistake: str | None = None):
     """Logits (n, 10) of Exercise 1's network for images ``x`` (n, 28, 28, 1), weights from :func:`weights_by_shape`.
 
-    ``activation_before_add`` computes a typical mistake instead (the activation inside the residual branch).
+    ``mistake`` (a key of :data:`FORWARD_MISTAKES`) computes that typical wrong network instead.
     """
     import tensorflow as tf
 
@@ -80,11 +116,15 @@ def child_forward(arch: dict, weights: dict[str, np.ndarray], x, activation_befo
     def conv(h, kernel, bias):
         return tf.nn.conv2d(h, kernel, 1, "SAME") + bias
 
-    h = tf.nn.max_pool2d(act(conv(tf.constant(x, tf.float32), w(k1, k1, 1, f1), w(f1))), 2, 2, "VALID")
+    def pool(h, skipped: str):
+        return h if mistake == skipped else tf.nn.max_pool2d(h, 2, 2, "VALID")
+
+    h = pool(act(conv(tf.constant(x, tf.float32), w(k1, k1, 1, f1), w(f1))), "no_first_pool")
     z = conv(h, w(k2, k2, f1, f2), w(f2))
+    inside = mistake == "activation_before_add" and arch["skip"] == "residual"
     if arch["skip"] == "residual":
-        z = (act(z) if activation_before_add else z) + conv(h, w(1, 1, f1, f2), w(f2))
-    z = tf.nn.max_pool2d(z if activation_before_add and arch["skip"] == "residual" else act(z), 2, 2, "VALID")
+        z = (act(z) if inside else z) + conv(h, w(1, 1, f1, f2), w(f2))
+    z = pool(z if inside else act(z), "no_second_pool")
     z = tf.reduce_mean(z, axis=(1, 2)) if arch["head"] == "gap" else tf.reshape(z, (len(x), -1))
     features = f2 if arch["head"] == "gap" else 7 * 7 * f2
     return (tf.matmul(z, w(features, 10)) + w(10)).numpy()
@@ -97,9 +137,11 @@ def forward_problem(logits, arch: dict, weights: dict[str, np.ndarray], x) -> st
     """
     if array_close(logits, child_forward(arch, weights, x)):
         return None
-    if arch["skip"] == "residual" and array_close(logits, child_forward(arch, weights, x, activation_before_add=True)):
-        return (f"for {arch} the activation is applied inside the residual branch: add the 1x1 projection to "
-                f"the second convolution's *linear* output, then apply the activation to the sum")
+    for mistake, message in FORWARD_MISTAKES.items():
+        if arch["head"] == "flatten" and mistake != "activation_before_add":
+            continue  # a flatten head fixes the map size, so a missing pooling shows in the parameter count
+        if array_close(logits, child_forward(arch, weights, x, mistake)):
+            return f"for {arch} {message}"
     return (f"for {arch} the model has the right parameters but computes something else from the same weights: "
             f"check the order conv -> activation -> pool in each block, the padding, where the projection "
             f"branch starts (the first block's pooled output) and the head")
@@ -139,15 +181,26 @@ def _require_valid(arch, what: str) -> None:
         require(arch[name] in choices, f"{what}[{name!r}] = {arch[name]!r} is not one of {choices}")
 
 
-def _require_uniform(archs: list[dict], what: str) -> None:
+def uniform_problem(archs: list[dict], what: str) -> str | None:
+    """Which choice the architectures ``archs`` (plain dicts) draw too rarely or too often, or None if none.
+
+    A choice that never comes up is reported first: it is the most specific clue.
+    """
     n = len(archs)
+    uneven = []
     for name, choices in SEARCH_SPACE.items():
         p = 1 / len(choices)
         for choice in choices:
             count = sum(arch[name] == choice for arch in archs)
-            require(abs(count - n * p) <= 5 * np.sqrt(n * p * (1 - p)) + 1,
-                    f"{what}: {name}={choice!r} came up {count} times in {n} draws, expected about "
-                    f"{n * p:.0f}: every choice of a decision should be equally likely")
+            if abs(count - n * p) > 5 * np.sqrt(n * p * (1 - p)) + 1:
+                uneven.append((count > 0, name, choice, count, n * p))
+    if not uneven:
+        return None
+    drawn, name, choice, count, expected = min(uneven, key=lambda entry: entry[0])
+    never = "" if drawn else (f" {name}={choice!r} was never drawn: is the last choice out of reach? "
+                              f"rng.integers(k) already draws from 0..k-1")
+    return (f"{what}: {name}={choice!r} came up {count} times in {n} draws, expected about {expected:.0f}: "
+            f"every choice of a decision should be equally likely.{never}")
 
 
 def _require_distinct(archs: list[dict], what: str) -> None:
@@ -164,7 +217,8 @@ def check_random_search(sample_random_architecture, random_search, table) -> Non
     archs = [sample_random_architecture(rng) for _ in range(600)]
     for arch in archs[:50]:
         _require_valid(arch, "sample_random_architecture(rng)")
-    _require_uniform(archs, "sample_random_architecture")
+    problem = uniform_problem(archs, "sample_random_architecture")
+    require(problem is None, problem or "")
     require(len({tuple(a.values()) for a in archs}) > space_size() // 2,
             "600 random draws gave few distinct architectures: draw every decision with rng")
 

@@ -14,6 +14,11 @@ MUTANTS = [
     wrong("build_child_impl", "projection of the input image", says="projection",
           edits=[('keras.layers.Conv2D(arch["filters2"], 1)(h)',
                   'keras.layers.Conv2D(arch["filters2"], 1, strides=2)(inputs)')]),
+    wrong("build_child_impl", "first pooling forgotten", says="pool",
+          edits=[("    h = keras.layers.MaxPooling2D(2)(h)\n", "")]),
+    wrong("build_child_impl", "kernel sizes swapped", says="swapped",
+          edits=[('arch["filters1"], arch["kernel1"]', 'arch["filters1"], arch["kernel2"]'),
+                 ('arch["filters2"], arch["kernel2"]', 'arch["filters2"], arch["kernel1"]')]),
     wrong("build_child_impl", "softmax on the logits", says="activation",
           edits=[("keras.layers.Dense(10)(z)", 'keras.layers.Dense(10, activation="softmax")(z)')]),
     # Exercise 2: random search

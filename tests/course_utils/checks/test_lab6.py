@@ -73,6 +73,39 @@ def test_build_child(lab):
         assert not result.passed and result.problems
 
 
+def test_build_child_mistakes_are_named():
+    residual_flatten = {"filters1": 8, "kernel1": 3, "filters2": 16, "kernel2": 5, "activation": "relu",
+                        "skip": "residual", "head": "flatten"}
+    assert checks.parameter_count_problem(checks.child_params(residual_flatten), residual_flatten) is None
+    named = {"pooling is missing": checks.child_params(residual_flatten, side=14),
+             "reads the input image": checks.child_params(residual_flatten, projection_in=1),
+             "residual connection is missing": checks.child_params({**residual_flatten, "skip": "none"}),
+             "swapped": checks.child_params({**residual_flatten, "kernel1": 5, "kernel2": 3}),
+             "head is 'gap'": checks.child_params({**residual_flatten, "head": "gap"}),
+             "check filters": checks.child_params(residual_flatten) + 1}
+    for words, count in named.items():
+        assert words in checks.parameter_count_problem(count, residual_flatten)
+
+    gap = {**residual_flatten, "head": "gap"}
+    x = np.random.default_rng(1).uniform(size=(2, 28, 28, 1)).astype("float32")
+    weights = checks.weights_by_shape([(3, 3, 1, 8), (8,), (5, 5, 8, 16), (16,), (1, 1, 8, 16), (16, 10), (10,)], 0)
+    assert checks.forward_problem(checks.child_forward(gap, weights, x), gap, weights, x) is None
+    for mistake, message in checks.FORWARD_MISTAKES.items():
+        logits = checks.child_forward(gap, weights, x, mistake)
+        assert message in checks.forward_problem(logits, gap, weights, x), mistake
+
+
+def test_uniform_problem_names_a_choice_never_drawn():
+    rng = np.random.default_rng(0)
+    archs = [{name: choices[rng.integers(len(choices))] for name, choices in SEARCH_SPACE.items()}
+             for _ in range(600)]
+    assert checks.uniform_problem(archs, "draws") is None
+    last = {name: choices[-1] for name, choices in SEARCH_SPACE.items()}
+    without_last = [arch for arch in archs if arch["filters1"] != last["filters1"]]
+    problem = checks.uniform_problem(without_last, "draws")
+    assert "equally likely" in problem and "never drawn" in problem
+
+
 def test_random_search(lab, table):
     assert checks.check_random_search(lab["sample_random_architecture"], lab["random_search"], table).passed
 
