@@ -53,6 +53,11 @@ def expect_close(got, expected, *, what: str, atol: float = 1e-5, rtol: float = 
         raise CheckFailed(problem.split(": got")[0] if " differs" in problem else problem)
 
 
+def kernel_module(module: str) -> str:
+    """An expression that imports ``module`` (e.g. ``course_utils.checks.lab3``) inside the student's kernel."""
+    return f"__import__({module!r}, fromlist=['_'])"
+
+
 def expect_no_problem(problem: str | None) -> None:
     """Fail with ``problem``, a public check's description of a mistake, unless it is None.
 

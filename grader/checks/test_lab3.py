@@ -19,10 +19,10 @@ from course_utils.checks.lab3 import (
     vae_loss_reference,
 )
 from grader.channel import StudentError
-from grader.harness import CheckFailed, expect, expect_close, expect_no_problem, points
+from grader.harness import CheckFailed, expect, expect_close, expect_no_problem, kernel_module, points
 
 RNG = np.random.default_rng(20260611)
-KERNEL_CHECKS = "__import__('course_utils.checks.lab3', fromlist=['lab3'])"
+KERNEL_CHECKS = kernel_module("course_utils.checks.lab3")
 
 
 def _referenced(function: str, *names: str) -> str:

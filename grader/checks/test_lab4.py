@@ -26,7 +26,7 @@ from course_utils.checks.lab4 import (
     scripted_gradients,
     scripted_pgd_source,
 )
-from grader.harness import expect, points
+from grader.harness import expect, kernel_module, points
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -308,8 +308,7 @@ def test_adversarial_step_on_a_conv_model(student):
 
 # --- exercise 6: EOT gradient (judged with a transformation whose draws are known) -------------------
 
-_EOT = ("eot_gradient(MODEL, a0, a1, __import__('course_utils.checks.lab4', fromlist=['lab4']).ScriptedTransform(), "
-        "a2)")
+_EOT = f"eot_gradient(MODEL, a0, a1, {kernel_module('course_utils.checks.lab4')}.ScriptedTransform(), a2)"
 
 
 def _judge_eot(student, kind: str, seed: int, n_images: int, n_samples: int) -> None:

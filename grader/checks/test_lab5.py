@@ -27,9 +27,9 @@ from course_utils.checks.lab5 import (
     diagnose_samples,
     reference_samples,
 )
-from grader.harness import expect, expect_close, expect_no_shortcut, points
+from grader.harness import expect, expect_close, expect_no_shortcut, kernel_module, points
 
-LAB5 = "__import__('course_utils.checks.lab5', fromlist=['lab5'])"
+LAB5 = kernel_module("course_utils.checks.lab5")
 SCRIPTED = f"lambda x, factors, T: mc_dropout_samples({LAB5}.ScriptedModel(factors), x, T)"
 DROPOUT_PREDICT = f"lambda x, rate, T: mc_dropout_predict({LAB5}.dropout_model(rate, x.shape[1]), x, T)"
 GRADIENTS = f"lambda y, m, s: {LAB5}.nll_gradients(gaussian_nll, y, m, s)"

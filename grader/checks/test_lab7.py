@@ -26,13 +26,13 @@ from course_utils.checks.lab7 import (
     trained_margin,
 )
 from course_utils.datasets import load_irish_folk_tunes
-from grader.harness import expect, expect_close, expect_no_shortcut, points
+from grader.harness import expect, expect_close, expect_no_shortcut, kernel_module, points
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 RNG = np.random.default_rng(20261202)
-CHECKS = "__import__('course_utils.checks.lab7', fromlist=['judged'])"
+CHECKS = kernel_module("course_utils.checks.lab7")
 NUMPY_RNG = "__import__('numpy').random.default_rng"
 
 

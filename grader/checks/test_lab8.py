@@ -25,25 +25,21 @@ from course_utils.checks.lab8 import (
     sampling_problem,
     train_step_problem,
 )
-from grader.harness import expect, points
+from grader.harness import expect, expect_no_problem, kernel_module, points
 
 RNG = np.random.default_rng(20261202)
 # The public checks module, as the student's kernel imports it (its helpers run the student's code there).
-KERNEL_CHECKS = "__import__('course_utils.checks.lab8', fromlist=['lab8'])"
+KERNEL_CHECKS = kernel_module("course_utils.checks.lab8")
 POLICIES = {  # deterministic CartPole policies, as source for the kernel and as functions here
     "lean": "lambda o: int(o[2] + 0.5 * o[3] > 0.01)",
     "drift": "lambda o: int(o[1] < 0.3)",
 }
 
 
-def _expect_none(problem: str | None) -> None:
-    expect(problem is None, problem or "")
-
-
 def _play(student, policy: str, seed: int, max_steps, capacity: int, what: str) -> None:
     got = student.call(f"lambda *a: {KERNEL_CHECKS}.record_play(play_episode, {POLICIES[policy]}, *a)",
                        seed, max_steps, capacity)
-    _expect_none(play_problem(got, eval(POLICIES[policy]), seed, max_steps, capacity, what))
+    expect_no_problem(play_problem(got, eval(POLICIES[policy]), seed, max_steps, capacity, what))
 
 
 # ---------------------------------------------------------------- play_episode (2)
@@ -66,7 +62,7 @@ def test_play_episode_stops_at_limits(student):
 def _returns(student, rewards, gamma, ends, what):
     rewards = np.asarray(rewards, np.float32)
     got = student.call("discounted_returns", rewards, gamma, ends)
-    _expect_none(returns_problem(got, rewards, gamma, ends, what))
+    expect_no_problem(returns_problem(got, rewards, gamma, ends, what))
 
 
 @points(1, question="discounted_returns")
@@ -96,9 +92,9 @@ def test_returns_of_episodes_back_to_back(student):
 @points(1, question="normalize_returns")
 def test_normalize_returns(student):
     returns = (RNG.normal(size=50) * 7 + 30).astype(np.float32)
-    _expect_none(normalize_problem(student.call("normalize_returns", returns), returns, "normalised returns"))
+    expect_no_problem(normalize_problem(student.call("normalize_returns", returns), returns, "normalised returns"))
     skewed = np.array([0.1, 0.1, 0.1, 0.1, 9.0], np.float32)
-    _expect_none(normalize_problem(student.call("normalize_returns", skewed), skewed, "normalised skewed returns"))
+    expect_no_problem(normalize_problem(student.call("normalize_returns", skewed), skewed, "normalised skewed returns"))
     flat = np.asarray(student.call("normalize_returns", np.full(3, -4.0, np.float32)), np.float64)
     expect(flat.shape == (3,) and np.all(np.isfinite(flat)) and np.allclose(flat, 0, atol=1e-4),
            "normalising returns that are all equal must give zeros, not NaN (the epsilon)")
@@ -111,7 +107,7 @@ def test_sampled_actions_follow_the_policy(student):
     logits = np.array([[0.5, -1.0, 2.0, 0.0], [-3.0, 1.0, 1.0, 0.2], [0.0, 0.0, 0.0, 0.0], [4.0, 3.0, -2.0, 3.5],
                        [-0.3, -0.6, -0.9, -1.2]], np.float32)
     draws = student.call("lambda z: sample_action(np.tile(z, (3000, 1)), np.random.default_rng())", logits)
-    _expect_none(sampling_problem(np.asarray(draws).reshape(3000, 5), logits, "sampled actions (4 actions)"))
+    expect_no_problem(sampling_problem(np.asarray(draws).reshape(3000, 5), logits, "sampled actions (4 actions)"))
 
 
 @points(1, question="sample_action")
@@ -141,7 +137,8 @@ def test_reinforce_loss_matches_reference(student):
     for seed, steps, actions in ((41, 9, 3), (42, 1, 2), (43, 30, 6)):
         logits, chosen, returns = _loss_case(seed, steps, actions)
         got = student.call("reinforce_loss", logits, chosen, returns)
-        _expect_none(loss_problem(got, logits, chosen, returns, f"REINFORCE loss ({steps} steps, {actions} actions)"))
+        what = f"REINFORCE loss ({steps} steps, {actions} actions)"
+        expect_no_problem(loss_problem(got, logits, chosen, returns, what))
 
 
 @points(1, question="reinforce_loss")
@@ -149,7 +146,7 @@ def test_reinforce_loss_gradient(student):
     logits, chosen, returns = _loss_case(44, 11, 3)
     loss, gradient = student.call(f"lambda *a: {KERNEL_CHECKS}.loss_and_gradient(reinforce_loss, *a)", logits,
                                   chosen, returns)
-    _expect_none(gradient_problem(gradient, logits, chosen, returns))
+    expect_no_problem(gradient_problem(gradient, logits, chosen, returns))
 
 
 # ---------------------------------------------------------------- train_step (2)
@@ -166,7 +163,7 @@ def test_train_step_is_one_sgd_step(student):
     weights, observations, actions, returns = _train_case(51, 10)
     loss, after = student.call(f"lambda *a: {KERNEL_CHECKS}.run_train_step(train_step, *a)", weights, observations,
                                actions, returns, 0.05)
-    _expect_none(train_step_problem(loss, after, weights, observations, actions, returns, 0.05, "train_step"))
+    expect_no_problem(train_step_problem(loss, after, weights, observations, actions, returns, 0.05, "train_step"))
 
 
 @points(1, question="train_step")
@@ -174,7 +171,7 @@ def test_train_step_inside_tf_function(student):
     weights, observations, actions, returns = _train_case(52, 4)
     loss, after = student.call(f"lambda *a: {KERNEL_CHECKS}.run_train_step(train_step, *a, compiled=True)", weights,
                                observations, actions, returns, 0.2)
-    _expect_none(train_step_problem(loss, after, weights, observations, actions, returns, 0.2,
+    expect_no_problem(train_step_problem(loss, after, weights, observations, actions, returns, 0.2,
                                     "train_step compiled with tf.function"))
 
 
@@ -183,13 +180,14 @@ def test_train_step_inside_tf_function(student):
 @points(1, question="preprocess")
 def test_preprocess_real_frames(student):
     for index, frame in enumerate(pong_frames(seed=7, steps=(0, 33, 260))):
-        _expect_none(preprocess_problem(student.call("preprocess", frame), frame, f"preprocess(frame {index})"))
+        expect_no_problem(preprocess_problem(student.call("preprocess", frame), frame, f"preprocess(frame {index})"))
 
 
 @points(1, question="preprocess")
 def test_preprocess_every_colour(student):
     frame = RNG.choice(np.array([0, 109, 144, 1, 92, 213, 236, 255], np.uint8), size=(210, 160, 3))
-    _expect_none(preprocess_problem(student.call("preprocess", frame), frame, "preprocess of a many-coloured frame"))
+    got = student.call("preprocess", frame)
+    expect_no_problem(preprocess_problem(got, frame, "preprocess of a many-coloured frame"))
 
 
 # ---------------------------------------------------------------- frame_difference (1)
@@ -199,7 +197,7 @@ def test_frame_difference(student):
     call = f"lambda *a: {KERNEL_CHECKS}.with_references(frame_difference, preprocess={KERNEL_CHECKS}" \
            f".preprocess_reference)(*a)"
     previous, frame = pong_frames(seed=9, steps=(90, 91))
-    _expect_none(difference_problem(student.call(call, frame, previous), frame, previous,
+    expect_no_problem(difference_problem(student.call(call, frame, previous), frame, previous,
                                     "frame_difference(frame, previous)"))
-    _expect_none(difference_problem(student.call(call, previous, None), previous, None,
+    expect_no_problem(difference_problem(student.call(call, previous, None), previous, None,
                                     "frame_difference(frame, None)"))
