@@ -2,7 +2,7 @@
 
 Usage::
 
-    COURSE_DATA_DIR=... python benchmarks/lab3.py [--seeds 5] [--epochs 8] [--set KL_WEIGHT=0.001 ...]
+    COURSE_DATA_DIR=... python benchmarks/lab3.py [--seeds 5] [--first-seed 0] [--epochs 8] [--set KL_WEIGHT=0.001 ...]
 
 1. Runs the definition cells of the solution notebook (data, models, the exercises with
    their solutions, training loops) in this process, then trains for every seed the
@@ -102,7 +102,7 @@ def darker_oracle_probabilities(darker, share: float):
     return np.where(darker, share / darker.sum(), (1 - share) / (~darker).sum())
 
 
-def compare(seeds: int, oracle_share: float, settings: dict[str, str], diagnostics: bool = True,
+def compare(seeds: range, oracle_share: float, settings: dict[str, str], diagnostics: bool = True,
             only: tuple[str, ...] = ()) -> dict:
     import numpy as np
 
@@ -132,7 +132,7 @@ def compare(seeds: int, oracle_share: float, settings: dict[str, str], diagnosti
             return lambda x: cnn(x, training=False)
         return ns["train_dbvae"](epochs, seed, resample=name == "DB-VAE")[0].predict_logit
 
-    for seed in range(seeds):
+    for seed in seeds:
         print(f"seed {seed}", flush=True)
         for name in names:
             counts = [0, 0]
@@ -186,17 +186,19 @@ def summarise(runs, groups, data, darker, seeds, epochs, settings) -> dict:
     def column(name, key):
         return np.array([r[key] for r in runs[name]])
 
-    summary = {"source": data.source, "seeds": seeds, "epochs": epochs, "settings": settings,
+    summary = {"source": data.source, "seeds": list(seeds), "epochs": epochs, "settings": settings,
                "darker_share_of_training_faces": float(darker.mean()), "models": {}, "runs": runs}
-    print(f"\n{seeds} seeds, {epochs} epochs, settings {settings or 'as in the notebook'}, source: {data.source}")
+    print(f"\n{len(seeds)} seeds ({seeds.start}-{seeds.stop - 1}), {epochs} epochs, "
+          f"settings {settings or 'as in the notebook'}, source: {data.source}")
     print("'darker' = UTKFace race annotation Black, 'lighter' = White: an annotation, not a skin-tone measurement")
     print(f"{'model':24s} " + " ".join(f"{g:>5s}" for g in groups)
           + f" | {'mean acc':>12s} | {'variance %^2':>13s} | darker draws | non-face")
+    spread = len(seeds) > 1
     for name in runs:
         mean, var = column(name, "mean"), column(name, "variance")
         row = {"per_group": {g: float(column(name, g).mean()) for g in groups},
-               "mean_accuracy": float(mean.mean()), "mean_accuracy_sd": float(mean.std(ddof=1)) if seeds > 1 else 0.0,
-               "variance": float(var.mean()), "variance_sd": float(var.std(ddof=1)) if seeds > 1 else 0.0,
+               "mean_accuracy": float(mean.mean()), "mean_accuracy_sd": float(mean.std(ddof=1)) if spread else 0.0,
+               "variance": float(var.mean()), "variance_sd": float(var.std(ddof=1)) if spread else 0.0,
                "darker_draw_share": float(column(name, "darker_draw_share").mean()),
                "non_face": float(column(name, "non-face").mean())}
         summary["models"][name] = row
@@ -204,7 +206,7 @@ def summarise(runs, groups, data, darker, seeds, epochs, settings) -> dict:
               + f" | {row['mean_accuracy']:5.1f} +- {row['mean_accuracy_sd']:4.1f} | "
                 f"{row['variance']:5.1f} +- {row['variance_sd']:5.1f} | {row['darker_draw_share']:11.1%} | "
                 f"{row['non_face']:5.1f}")
-    if seeds > 1 and {"DB-VAE", "standard CNN"} <= set(runs):
+    if spread and {"DB-VAE", "standard CNN"} <= set(runs):
         d_var = column("DB-VAE", "variance") - column("standard CNN", "variance")
         d_mean = column("DB-VAE", "mean") - column("standard CNN", "mean")
         paired = {"variance_diff": d_var.tolist(), "mean_accuracy_diff": d_mean.tolist(),
@@ -236,6 +238,8 @@ def smoke_time() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one (fresh seeds confirm a "
+                                                                   "setting chosen on others)")
     parser.add_argument("--epochs", type=int, default=None, help="default: the notebook's full-mode EPOCHS")
     parser.add_argument("--oracle-share", type=float, default=0.25,
                         help="share of the oracle CNN's face draws that are darker-skinned faces")
@@ -267,7 +271,8 @@ def main() -> None:
         settings["EPOCHS"] = str(args.epochs)
     results = {}
     if not args.skip_compare:
-        results["compare"] = compare(args.seeds, args.oracle_share, settings, not args.no_diagnostics,
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        results["compare"] = compare(seeds, args.oracle_share, settings, not args.no_diagnostics,
                                      tuple(args.only))
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
