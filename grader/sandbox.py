@@ -34,10 +34,12 @@ import glob
 import os
 import resource
 import shutil
+import signal
 import site
 import subprocess
 import sys
 import sysconfig
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +137,9 @@ def sandbox_uid(lock_dir: Path = UID_LOCKS, first: int = SANDBOX_UID_BASE, count
 
     Each uid has a lock file in ``lock_dir`` (system-wide); the lease is an exclusive ``flock`` on it,
     which the operating system drops when the holder exits, even when it is killed. So two grader runs,
-    or several Dask workers on one host, never share a uid and with it a process limit.
+    or several Dask workers on one host, never share a uid and with it a process limit. Before the lease
+    ends, every process still running as the uid (a fork bomb's children outlive their kernel for a
+    moment) is killed and waited for, so the next kernel starts with its whole process limit.
     """
     lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for uid in range(first, first + count):
@@ -148,9 +152,34 @@ def sandbox_uid(lock_dir: Path = UID_LOCKS, first: int = SANDBOX_UID_BASE, count
         try:
             yield uid
         finally:
+            _end_processes_of(uid)
             handle.close()
         return
     raise RuntimeError(f"all {count} sandbox uids from {first} are in use (locks in {lock_dir})")
+
+
+def _processes_of(uid: int) -> list[int]:
+    """Process ids whose real uid is ``uid``, read from /proc."""
+    pids = []
+    for status in glob.glob("/proc/[0-9]*/status"):
+        try:
+            with open(status) as file:
+                real_uid = next(line.split()[1] for line in file if line.startswith("Uid:"))
+        except (OSError, StopIteration):
+            continue
+        if int(real_uid) == uid:
+            pids.append(int(status.split("/")[2]))
+    return pids
+
+
+def _end_processes_of(uid: int, patience: float = 20.0) -> None:
+    """Kill every process running as ``uid`` and wait (up to ``patience`` seconds) until none is left."""
+    deadline = time.monotonic() + patience
+    while (pids := _processes_of(uid)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
 
 
 ISOLATION_WARNING = {

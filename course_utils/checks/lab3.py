@@ -199,6 +199,32 @@ def check_vae_loss(vae_loss) -> None:
                  vae_loss_mistakes(x, x_recon, mu, logvar, weight), what=f"VAE loss with kl_weight={weight}")
 
 
+def sample_moments_problem(z: np.ndarray, mu_row: np.ndarray, logvar_row: np.ndarray) -> str | None:
+    """What is wrong with reparameterised samples ``z`` (n, k) drawn with every row's mean ``mu_row`` (k,)
+    and log-variance ``logvar_row`` (k,), or None.
+
+    The named mistakes come first; the tolerances are six standard errors of the sample mean and
+    variance, so a right answer fails about once in a hundred million runs and a wrong one is named
+    whatever its noise.
+    """
+    z = np.asarray(z, np.float64)
+    n = len(z)
+    mean, variance = z.mean(axis=0), z.var(axis=0)
+    if np.allclose(variance, np.exp(logvar_row) ** 2, rtol=0.1):
+        return ("the variance of the samples is exp(logvar)^2: you multiplied the noise by the variance exp(logvar); "
+                "multiply it by the standard deviation exp(logvar / 2)")
+    if variance.max() <= 1e-6:
+        return "the samples do not vary (their variance is 0, not exp(logvar)): add noise from tf.random.normal"
+    mean_error = 6 * np.sqrt(variance / n)
+    if np.any(np.abs(mean - mu_row) > mean_error + 1e-3):
+        worst = int(np.argmax(np.abs(mean - mu_row) - mean_error))
+        return (f"the mean of the samples is not mu at index {worst}: got {mean[worst]:.4g}, expected "
+                f"{mu_row[worst]:.4g} (tolerance {mean_error[worst] + 1e-3:.2g}); z is mu plus noise scaled by "
+                "exp(logvar / 2)")
+    return array_problem(variance, np.exp(logvar_row), what="variance of the samples (expected exp(logvar))",
+                         atol=1e-3, rtol=6 * np.sqrt(2 / n))
+
+
 @public_check
 def check_sample_latent(sample_latent) -> None:
     import tensorflow as tf
@@ -211,16 +237,8 @@ def check_sample_latent(sample_latent) -> None:
         z = sample_latent(mu, logvar)
         total = tf.reduce_sum(z)
     require(tuple(z.shape) == (n, 3), f"z must have the shape of mu, (n, k); got {tuple(z.shape)}")
-    z_np = _np(z)
-    require_close(z_np.mean(axis=0), mu_row, what="mean of the samples (expected mu)", atol=0.06)
-    variance = z_np.var(axis=0)
-    require(not np.allclose(variance, np.exp(logvar_row) ** 2, rtol=0.1),
-            "the variance of the samples is exp(logvar)^2: you multiplied the noise by the variance exp(logvar); "
-            "multiply it by the standard deviation exp(logvar / 2)")
-    require(variance.max() > 1e-6, "the samples do not vary (their variance is 0, not exp(logvar)): "
-                                   "add noise from tf.random.normal")
-    require_close(variance, np.exp(logvar_row), what="variance of the samples (expected exp(logvar))",
-                  atol=0.02, rtol=0.06)
+    problem = sample_moments_problem(_np(z), mu_row, logvar_row)
+    require(problem is None, problem)
     grad_mu, grad_logvar = tape.gradient(total, [mu, logvar])
     require(grad_mu is not None and grad_logvar is not None,
             "no gradient reaches mu or logvar: build z from mu, logvar and tf.random.normal noise")

@@ -88,12 +88,7 @@ def test_reparameterised_moments(student):
     mu_row, logvar_row = np.array([1.5, -0.5, 0.0, 3.0]), np.array([np.log(2.0), 0.0, np.log(0.1), np.log(0.5)])
     z = np.asarray(student.call("sample_latent", f32(np.tile(mu_row, (n, 1))), f32(np.tile(logvar_row, (n, 1)))))
     expect(z.shape == (n, 4), "sample_latent must return an array with the shape of mu")
-    expect_close(z.mean(0), mu_row, what="the mean of the samples", atol=0.05)
-    expect(not np.allclose(z.var(0), np.exp(logvar_row) ** 2, rtol=0.1),
-           "the variance of the samples is exp(logvar)^2: the noise must be multiplied by the standard deviation "
-           "exp(logvar / 2), not the variance")
-    expect(z.var(0).max() > 1e-6, "the samples do not vary: add noise drawn from tf.random.normal")
-    expect_close(z.var(0), np.exp(logvar_row), what="the variance of the samples", atol=0.01, rtol=0.06)
+    expect_no_problem(public.sample_moments_problem(z, mu_row, logvar_row))
 
 
 @points(1, question="sampling")

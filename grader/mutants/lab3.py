@@ -28,6 +28,7 @@ MUTANTS = [
     wrong("sampling_impl", "variance multiplies the noise", says="standard deviation",
           edits=[(_SAMPLE, "return mu + tf.exp(logvar) * eps")]),
     wrong("sampling_impl", "no noise", says="do not vary", edits=[(_SAMPLE, "return mu + 0.0 * eps * logvar")]),
+    wrong("sampling_impl", "mean left out", says="not mu", edits=[(_SAMPLE, "return tf.exp(0.5 * logvar) * eps")]),
     # Exercise 4: debiasing_loss
     wrong("dbvae_loss_impl", "VAE loss for every image", says="faces only",
           edits=[(_DBVAE_RETURN, "return classification + vae_loss(x, x_recon, mu, logvar, kl_weight)")]),

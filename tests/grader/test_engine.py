@@ -44,6 +44,15 @@ def test_concurrent_grader_runs_never_share_a_sandbox_uid(tmp_path):
             pass
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="starting processes as another uid needs root")
+def test_a_lease_ends_only_when_no_process_of_its_uid_is_left(tmp_path):
+    """Orphans of a killed kernel (a fork bomb's children) must not eat the next kernel's process limit."""
+    with sandbox.sandbox_uid(tmp_path, first=70010, count=1) as uid:
+        subprocess.run(["sh", "-c", "for i in 1 2 3; do sleep 300 & done"], user=uid, group=uid, check=True)
+        assert len(sandbox._processes_of(uid)) == 3
+    assert sandbox._processes_of(uid) == []
+
+
 def test_failed_bubblewrap_is_explained_by_the_apparmor_switch(tmp_path, monkeypatch):
     switch = tmp_path / "apparmor_restrict_unprivileged_userns"
     switch.write_text("1\n")

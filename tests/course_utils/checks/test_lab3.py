@@ -55,6 +55,21 @@ def test_sample_latent(ns):
     fails(checks.check_sample_latent(lambda mu, lv: tf.exp(0.5 * lv) * tf.random.normal(tf.shape(mu))), "mean")
 
 
+def test_sample_moments_name_each_mistake_whatever_the_noise():
+    mu, logvar = np.array([0.0, 2.0, -1.0, 3.0]), np.array([0.0, np.log(0.25), np.log(4.0), np.log(0.1)])
+    answers = {None: lambda noise: mu + np.exp(logvar / 2) * noise,
+               "exp(logvar)^2": lambda noise: mu + np.exp(logvar) * noise,
+               "not mu": lambda noise: np.exp(logvar / 2) * noise,
+               "do not vary": lambda noise: mu + 0 * noise,
+               "variance of the samples (expected exp(logvar))": lambda noise: mu + np.exp(logvar / 4) * noise}
+    for seed in range(300):
+        noise = np.random.default_rng(seed).normal(size=(20000, 4))
+        for mistake, answer in answers.items():
+            problem = checks.sample_moments_problem(answer(noise), mu, logvar)
+            assert (problem is None) if mistake is None else (problem is not None and mistake in problem), \
+                (seed, mistake, problem)
+
+
 def test_debiasing_loss(ns):
     tf, vae = ns["tf"], ns["vae_loss"]
 
