@@ -17,18 +17,24 @@ from course_utils.nas import SEARCH_SPACE, architecture, space_size
 ACTIVATIONS = SEARCH_SPACE["activation"]
 
 
-def child_params(arch: dict, *, side: int = 7, projection_in: int | None = None) -> int:
-    """Parameter count of the child network that ``arch`` describes (formula of Exercise 1).
+def child_weight_shapes(arch: dict, *, side: int = 7, projection_in: int | None = None) -> list[tuple[int, ...]]:
+    """Shapes of the weights of the child network that ``arch`` describes, in layer order: first and second
+    convolution (kernel, bias), the 1x1 skip projection when residual (kernel, bias), the dense head (kernel, bias).
 
     ``side`` (the feature map's side before a flatten head) and ``projection_in`` (the channels the
-    1x1 skip projection reads, ``filters1`` by default) give the counts of typical mistakes instead.
+    1x1 skip projection reads, ``filters1`` by default) give the shapes of typical mistakes instead.
     """
     f1, k1, f2, k2 = arch["filters1"], arch["kernel1"], arch["filters2"], arch["kernel2"]
-    count = (k1 * k1 * 1 + 1) * f1 + (k2 * k2 * f1 + 1) * f2
-    if arch["skip"] == "residual":
-        count += ((f1 if projection_in is None else projection_in) + 1) * f2
+    skip_in = f1 if projection_in is None else projection_in
+    skip = [(1, 1, skip_in, f2), (f2,)] if arch["skip"] == "residual" else []
     features = f2 if arch["head"] == "gap" else side * side * f2
-    return count + (features + 1) * 10
+    return [(k1, k1, 1, f1), (f1,), (k2, k2, f1, f2), (f2,), *skip, (features, 10), (10,)]
+
+
+def child_params(arch: dict, **mistake) -> int:
+    """Parameter count of the child network that ``arch`` describes (formula of Exercise 1); ``mistake``
+    takes the keywords of :func:`child_weight_shapes`."""
+    return sum(int(np.prod(shape)) for shape in child_weight_shapes(arch, **mistake))
 
 
 def parameter_count_problem(count: int, arch: dict) -> str | None:
@@ -126,8 +132,7 @@ def child_forward(arch: dict, weights: dict[str, np.ndarray], x, mistake: str | 
         z = (act(z) if inside else z) + conv(h, w(1, 1, f1, f2), w(f2))
     z = pool(z if inside else act(z), "no_second_pool")
     z = tf.reduce_mean(z, axis=(1, 2)) if arch["head"] == "gap" else tf.reshape(z, (len(x), -1))
-    features = f2 if arch["head"] == "gap" else 7 * 7 * f2
-    return (tf.matmul(z, w(features, 10)) + w(10)).numpy()
+    return (tf.matmul(z, w(*child_weight_shapes(arch)[-2])) + w(10)).numpy()
 
 
 def forward_problem(logits, arch: dict, weights: dict[str, np.ndarray], x) -> str | None:
