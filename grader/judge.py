@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -88,6 +89,11 @@ def run_checks(checks_file: Path, student: StudentKernel | None, dead_reason: st
     collector = _Collector(student, dead_reason, answers or {})
     args = [str(checks_file), "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--import-mode=importlib",
             "-c", os.devnull, "--rootdir", str(checks_file.parent), "-W", "ignore"]
+    # pytest reuses a checks module imported by an earlier run in this process, with its module-level
+    # random generator advanced: drop it, so that every submission meets the same hidden inputs.
+    for name, module in list(sys.modules.items()):
+        if getattr(module, "__file__", None) and Path(module.__file__).resolve() == checks_file.resolve():
+            del sys.modules[name]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         code = pytest.main(args, plugins=[collector])

@@ -395,9 +395,12 @@ def check_sample_next(sample_next) -> None:
     draws = np.asarray(sample_next(batch, 1.0, _rng(1)))
     require(draws.dtype.kind in "iu" and draws.min() >= 0 and draws.max() < 5,
             "sample_next must return integer indices into the vocabulary")
+    first, again = sample_next(batch[:50], 1.0, _rng(3)), sample_next(batch[:50], 1.0, _rng(3))
+    require(np.array_equal(first, again), "draw with the rng argument (not np.random or tf.random), so that the "
+                                          "same seed gives the same characters")
     first_row = np.bincount(draws[0::2], minlength=5) / 10000
     second_row = np.bincount(draws[1::2], minlength=5) / 10000
-    require(np.abs(first_row - softmax(rows[0])).max() < 0.02 and np.abs(second_row - softmax(rows[1])).max() < 0.02,
+    require(np.abs(first_row - softmax(rows[0])).max() < 0.03 and np.abs(second_row - softmax(rows[1])).max() < 0.03,
             "at temperature 1 each row must be drawn from the softmax of its own logits")
     draws = np.asarray(sample_next(batch, 0.5, _rng(2)))
     frequencies = np.bincount(draws[0::2], minlength=5) / 10000
@@ -405,7 +408,7 @@ def check_sample_next(sample_next) -> None:
             "the logits were multiplied by the temperature: divide them by it (low temperature = sharper)")
     require(np.abs(frequencies - softmax(rows[0])).max() > 0.02, "the temperature has no effect: divide the logits "
                                                                  "by it before the softmax")
-    require(np.abs(frequencies - softmax(rows[0], 0.5)).max() < 0.02,
+    require(np.abs(frequencies - softmax(rows[0], 0.5)).max() < 0.03,
             "at temperature 0.5 the frequencies must follow softmax(logits / 0.5)")
     big = logits * 40
     try:
@@ -416,9 +419,6 @@ def check_sample_next(sample_next) -> None:
     require(np.array_equal(tiny, big.argmax(-1)), "at a tiny temperature sampling must be greedy; subtract the row "
                                                   "maximum before np.exp so that the softmax does not overflow"
                                                   + (f" (your code raised {tiny})" if isinstance(tiny, str) else ""))
-    first, again = sample_next(batch[:50], 1.0, _rng(3)), sample_next(batch[:50], 1.0, _rng(3))
-    require(np.array_equal(first, again), "draw with the rng argument (not np.random or tf.random), so that the "
-                                          "same seed gives the same characters")
 
 
 def toy_model(model_class, vocab_size: int, seed: int):
@@ -454,11 +454,11 @@ def check_generate_text(generate_text, model_class) -> None:
     require(out[0] == greedy and out[1] == greedy,
             "greedy generation (temperature 0) differs from the reference: feed each drawn character with the "
             "carried states and sample from the logits of the last position")
-    near_zero = generate(model, vocab, "ab", 10, temperature=1e-4, seed=0, n=1)
-    require(near_zero[0] == greedy, "with temperature -> 0 generation must become greedy")
     first = generate(model, vocab, "a", 12, temperature=1.0, seed=3, n=3)
     require(first == generate(model, vocab, "a", 12, temperature=1.0, seed=3, n=3),
             "the same seed must give the same text: draw with np.random.default_rng(seed)")
+    near_zero = generate(model, vocab, "ab", 10, temperature=1e-4, seed=0, n=1)
+    require(near_zero[0] == greedy, "with temperature -> 0 generation must become greedy")
     require(first != generate(model, vocab, "a", 12, temperature=1.0, seed=4, n=3),
             "different seeds give the same text: the seed must drive the sampling")
     require(len(set(first)) > 1, "the n rows are identical: each row must be sampled on its own")

@@ -278,16 +278,16 @@ def test_sample_greedy_limits(student):
 def test_sample_frequencies_follow_temperature(student):
     rows = np.array([[0.5, -1.0, 2.0, 1.0], [1.0, 1.0, -2.0, 0.0], [-0.5, 0.3, 0.2, 1.2]])
     batch = np.tile(rows, (8000, 1))
+    again = [student.call(_SAMPLE, batch[:60], 1.0, 9) for _ in range(2)]
+    expect(np.array_equal(again[0], again[1]), "sample_next must draw with the rng it is given (reproducible)")
     for temperature in (0.7, 1.6):
         draws = np.asarray(student.call(_SAMPLE, batch, temperature, 3))
         expect(draws.shape == (24000,) and draws.dtype.kind in "iu", "sample_next must return integer indices (n,)")
         frequencies = np.stack([np.bincount(draws[r::3], minlength=4) / 8000 for r in range(3)])
         expect(np.abs(frequencies - softmax(rows * temperature)).max() > 0.025,
                "the logits were multiplied by the temperature: divide them by it")
-        expect(np.abs(frequencies - softmax(rows, temperature)).max() < 0.025,
+        expect(np.abs(frequencies - softmax(rows, temperature)).max() < 0.035,
                f"at temperature {temperature} the frequencies of each row must follow softmax(logits / temperature)")
-    again = [student.call(_SAMPLE, batch[:60], 1.0, 9) for _ in range(2)]
-    expect(np.array_equal(again[0], again[1]), "sample_next must draw with the rng it is given (reproducible)")
 
 
 # ---------------------------------------------------------------- generate (3)
@@ -324,7 +324,7 @@ def test_greedy_generation_carries_the_state(student):
 @points(1, question="generate")
 def test_low_temperature_is_greedy(student):
     model, weights = _reference_model(len(_VOCAB), 8, 16, scale=3.0)
-    out = _generate(student, weights, "ab|", 8, 1e-5, 5, 1)
+    out = _generate(student, weights, "ab|", 8, 1e-8, 5, 1)
     expect(out[0] == _greedy(model, "ab|", 8), "with temperature -> 0 generation must become greedy")
 
 

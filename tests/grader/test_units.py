@@ -7,7 +7,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from grader import channel, intake
+from grader import channel, intake, judge
 from grader.harness import CheckFailed, expect_no_shortcut
 from grader.integrity import answer_sources, grade_id, reconcile
 from grader.labs import find_lab
@@ -143,3 +143,13 @@ def test_channel_round_trips_plain_data_only():
 def test_feedback_names_only_plain_functions():
     assert channel._label("model.predict") == "`model.predict`"
     assert channel._label("lambda x: secret_reference(x)") == "your code"
+
+
+def test_every_submission_meets_the_same_hidden_inputs(tmp_path):
+    """A module-level random generator in a checks file starts afresh for each run_checks in one process."""
+    checks = tmp_path / "test_draws.py"
+    checks.write_text("import numpy as np\nfrom grader.harness import CheckFailed, points\n"
+                      "RNG = np.random.default_rng(5)\n\n\n@points(1, question='q')\ndef test_draw(answers):\n"
+                      "    raise CheckFailed(str(RNG.integers(10**9)))\n")
+    first, second = (judge.run_checks(checks, None, answers={})[0].message for _ in range(2))
+    assert first == second == str(np.random.default_rng(5).integers(10**9))
