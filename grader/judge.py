@@ -91,8 +91,9 @@ def run_checks(checks_file: Path, student: StudentKernel | None, dead_reason: st
             "-c", os.devnull, "--rootdir", str(checks_file.parent), "-W", "ignore"]
     # pytest reuses a checks module imported by an earlier run in this process, with its module-level
     # random generator advanced: drop it, so that every submission meets the same hidden inputs.
+    checks_path = checks_file.resolve()
     for name, module in list(sys.modules.items()):
-        if getattr(module, "__file__", None) and Path(module.__file__).resolve() == checks_file.resolve():
+        if getattr(module, "__file__", None) and Path(module.__file__).resolve() == checks_path:
             del sys.modules[name]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):

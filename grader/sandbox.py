@@ -44,6 +44,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 LEVELS = ("full", "namespaces", "none")
 SANDBOX_UID_BASE = 61000
 UID_COUNT = 1000
@@ -159,17 +161,9 @@ def sandbox_uid(lock_dir: Path = UID_LOCKS, first: int = SANDBOX_UID_BASE, count
 
 
 def _processes_of(uid: int) -> list[int]:
-    """Process ids whose real uid is ``uid``, read from /proc."""
-    pids = []
-    for status in glob.glob("/proc/[0-9]*/status"):
-        try:
-            with open(status) as file:
-                real_uid = next(line.split()[1] for line in file if line.startswith("Uid:"))
-        except (OSError, StopIteration):
-            continue
-        if int(real_uid) == uid:
-            pids.append(int(status.split("/")[2]))
-    return pids
+    """Process ids whose real uid is ``uid``."""
+    return [process.info["pid"] for process in psutil.process_iter(["pid", "uids"])
+            if process.info["uids"] is not None and process.info["uids"].real == uid]
 
 
 def _end_processes_of(uid: int, patience: float = 20.0) -> None:
