@@ -273,18 +273,19 @@ def sampling_problem(draws, logits, what: str) -> str | None:
     probabilities = softmax(logits)
     if np.all(draws == np.argmax(logits, axis=1)):
         return f"{what}: always the most likely action (argmax); sample from the softmax probabilities instead"
+    level = 1e-7 / rows
     for row in range(rows):
         counts = np.bincount(draws[:, row], minlength=k)
         expected = probabilities[row] * len(draws)
         statistic = float(((counts - expected) ** 2 / expected).sum())
-        if stats.chi2.sf(statistic, k - 1) < 1e-7 / rows:
+        if stats.chi2.sf(statistic, k - 1) < level:
             flat = softmax(probabilities[row])
             if ((counts - flat * len(draws)) ** 2 / (flat * len(draws))).sum() < statistic / 10:
                 return f"{what}: the actions follow softmax(softmax(logits)): you passed probabilities where " \
                        "logits are expected (tf.random.categorical takes logits)"
             return f"{what}: for the logits {np.round(logits[row], 2).tolist()} the actions were drawn " \
                    f"{np.round(counts / len(draws), 3).tolist()} of the time, the policy's probabilities are " \
-                   f"{np.round(probabilities[row], 3).tolist()} (chi-square test, p < {1e-7 / rows:.0e})"
+                   f"{np.round(probabilities[row], 3).tolist()} (chi-square test, p < {level:.0e})"
     return None
 
 
