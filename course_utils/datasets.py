@@ -92,6 +92,30 @@ def manifest_files(manifest: str) -> dict[str, RemoteFile]:
     return files
 
 
+RELEASE_ASSETS = _MANIFESTS / "release_assets.csv"
+"""Files the course publishes with its GitHub release (``make release`` builds them and writes this table):
+one row per dataset, columns :data:`RELEASE_ASSET_FIELDS`; ``repository`` and ``tag`` come from ``course.toml``."""
+RELEASE_ASSET_FIELDS = ("dataset", "file", "bytes", "sha256", "repository", "tag")
+
+
+def read_release_assets(path: Path = RELEASE_ASSETS) -> dict[str, dict[str, str]]:
+    """The rows of the release-asset table, by dataset name."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["dataset"]: row for row in csv.DictReader(handle)}
+
+
+def release_asset_url(row: dict[str, str]) -> str:
+    """Where GitHub serves an asset: ``<repository>/releases/download/<tag>/<file>``."""
+    return f"{row['repository']}/releases/download/{row['tag']}/{row['file']}"
+
+
+def _release_asset(dataset: str) -> tuple[RemoteFile, ...]:
+    row = read_release_assets()[dataset]
+    return (RemoteFile(row["file"], row["sha256"], int(row["bytes"]), (release_asset_url(row),)),)
+
+
 def _mirrored(name: str, sha256: str, size: int, *bases: str) -> RemoteFile:
     return RemoteFile(name, sha256, size, tuple(base + name for base in bases))
 
@@ -131,6 +155,23 @@ _MIT_FACES = (
     ("LM/5.png", 11889, "4e5572b2f3aa549836827d75c2b3126cf12492256550861ae9c602845ddbc6f6"),
     ("LM/8.png", 11267, "ed813af66881eba66dbba28dfdedb8fc066ae0e3d044ef236aa849060ce2774f"),
     ("LM/9.png", 10984, "45bd43803c26609abd7589bb16f0ee511db265d92d2513356b4f60ca5797b57f"),
+)
+
+# Cora in the Planetoid split: the same git blobs in Kipf's GCN repository and Yang's Planetoid repository,
+# each pinned to one commit.
+_CORA_BASES = (
+    "https://raw.githubusercontent.com/tkipf/gcn/39a4089fe72ad9f055ed6fdb9746abdcfebc4d81/gcn/data/",
+    "https://raw.githubusercontent.com/kimiyoung/planetoid/af6abf468a772cc055bec88c52e4d6f51b7c37e3/data/",
+)
+_CORA = (
+    ("ind.cora.x", 22119, "23cfa55d91c6f624233f5eb7b6e3f141f1bd2b2ae39608a63cf5d084bb27baab"),
+    ("ind.cora.y", 4054, "94465c14eb53e04ca262198dcbb2521ee8af60fb3f3d546cd6ca24a511b0e7d1"),
+    ("ind.cora.tx", 148025, "b9afbaa4a400df991f6f02ef677e1e44da55ffc04801fd02f9e673987829226a"),
+    ("ind.cora.ty", 28135, "41f5ac76596a1699cc33f53084a2419e92961c42bb75f36fc38e616d348532ad"),
+    ("ind.cora.allx", 257305, "9419ba2f26f5c35243db64aba110e0f35a04851609e0dc5433450676ca6b8543"),
+    ("ind.cora.ally", 47959, "2b998f5cc7fedc86e7f97ca2498f47a1ffc1462c29e2d578b23bf3f62b6e7d71"),
+    ("ind.cora.graph", 59847, "58f13302f39dde8852dad6fe6d15b89b077b6d7f837626bce671ef80344b383d"),
+    ("ind.cora.test.index", 5000, "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875"),
 )
 
 REGISTRY: dict[str, Dataset] = {
@@ -217,6 +258,27 @@ REGISTRY: dict[str, Dataset] = {
                       "Recognition Challenge. IJCV 115, 2015."),
             manifest="tinyimagenet_val_negatives.tsv.gz",
         ),
+        Dataset(
+            name="lab3_faces_packed",
+            description=("Lab 3's UTKFace faces and Tiny ImageNet non-faces as one file: 64x64 uint8 RGB images "
+                         "with their names and groups (NumPy .npz), built by `make release` from the two "
+                         "datasets above and published with the course's GitHub release (course_utils.faces)."),
+            license="the terms of UTKFace and of ImageNet: non-commercial research and education only",
+            citation=("Z. Zhang, Y. Song and H. Qi, CVPR 2017 (UTKFace); O. Russakovsky et al., IJCV 115, 2015 "
+                      "(ImageNet; Stanford CS231N Tiny ImageNet)."),
+            files=_release_asset("lab3_faces_packed"),
+        ),
+        Dataset(
+            name="cora",
+            description=("Cora citation network in the Planetoid split: 2,708 papers, 1,433 binary word features, "
+                         "7 classes, the citation lists; 140 training, 500 validation and 1,000 test nodes "
+                         "(Python 2 pickles plus a text file; loader: course_utils.graphs.load_cora)."),
+            license="MIT (planetoid and gcn repositories); the underlying Cora data (LINQS) states no licence",
+            citation=("Z. Yang, W. Cohen and R. Salakhutdinov. Revisiting semi-supervised learning with graph "
+                      "embeddings. ICML 2016. T. N. Kipf and M. Welling. Semi-supervised classification with "
+                      "graph convolutional networks. ICLR 2017."),
+            files=tuple(_mirrored(name, sha, size, *_CORA_BASES) for name, size, sha in _CORA),
+        ),
     )
 }
 
@@ -252,7 +314,21 @@ def _verified(path: Path, remote: RemoteFile) -> Path:
     return path
 
 
-def _download(remote: RemoteFile, target: Path, timeout: float) -> list[str]:
+def _copy(response, target, remote: RemoteFile, progress: bool) -> None:
+    """Copy a download to ``target``, with a progress bar in bytes when ``progress``."""
+    if not progress:
+        shutil.copyfileobj(response, target)
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=remote.size, unit="B", unit_scale=True, unit_divisor=1024,
+              desc=f"downloading {remote.name}") as bar:
+        for block in iter(lambda: response.read(1 << 20), b""):
+            target.write(block)
+            bar.update(len(block))
+
+
+def _download(remote: RemoteFile, target: Path, timeout: float, progress: bool = False) -> list[str]:
     """Try each URL in turn; return the errors of those that failed (empty on success)."""
     errors = []
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +336,7 @@ def _download(remote: RemoteFile, target: Path, timeout: float) -> list[str]:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
-                    shutil.copyfileobj(response, partial)
+                    _copy(response, partial, remote, progress)
             _verified(Path(partial.name), remote)
             os.replace(partial.name, target)
             return []
@@ -271,8 +347,9 @@ def _download(remote: RemoteFile, target: Path, timeout: float) -> list[str]:
     return errors
 
 
-def fetch(dataset: str, filename: str, *, download: bool = True, timeout: float = 30.0) -> Path:
-    """Return the local path of one verified dataset file, downloading it if needed.
+def fetch(dataset: str, filename: str, *, download: bool = True, timeout: float = 30.0,
+          progress: bool = False) -> Path:
+    """Return the local path of one verified dataset file, downloading it if needed (``progress``: with a bar).
 
     Raises :class:`DataUnavailableError` when the file is neither in
     ``COURSE_DATA_DIR`` nor in the cache and cannot be downloaded.
@@ -284,7 +361,7 @@ def fetch(dataset: str, filename: str, *, download: bool = True, timeout: float 
     cached = cache_dir() / dataset / filename
     if cached.is_file():
         return _verified(cached, remote)
-    errors = _download(remote, cached, timeout) if download else ["downloads disabled"]
+    errors = _download(remote, cached, timeout, progress) if download else ["downloads disabled"]
     if not errors:
         return cached
     raise DataUnavailableError(
