@@ -19,11 +19,16 @@ reaches the student's feedback: never the check's code, inputs or expected value
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from course_utils.checks import array_problem
+from course_utils.checks import array_problem, source
 from course_utils.checks.source import forbidden_uses, imports_of
+
+# watch_calls and what it needs, sent into the student's kernel as source: the kernel's own copy of
+# course_utils may have been changed by the student's code.
+_WATCHER_SOURCE = Path(source.__file__).read_text()
 
 
 def points(value: float, *, question: str):
@@ -77,3 +82,38 @@ def expect_no_shortcut(answers: dict[str, str], cell: str, forbidden: dict[str, 
     """
     for name in forbidden_uses(answers.get(cell, ""), forbidden, imports_of(answers.values())):
         raise CheckFailed(f"{exercise} must not use `{name}`: {forbidden[name]}")
+
+
+def generated(max_examples: int = 25):
+    """Hypothesis settings for a hidden check with generated inputs: the same examples for every student.
+
+    Derandomized (the examples depend only on the test), no example database written anywhere, no deadline
+    (a kernel round trip is slow), health checks that assume fast local code turned off. Use it above
+    ``@given``; keep ``max_examples`` small, each example costs kernel round trips.
+    """
+    from hypothesis import HealthCheck, settings
+
+    return settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
+                    suppress_health_check=list(HealthCheck), print_blob=False)
+
+
+def calls_made(student, expression: str, *args, watch) -> tuple[object, list[str]]:
+    """Call ``expression(*args)`` in the student's kernel; return its value and which ``watch`` functions ran.
+
+    ``watch`` lists dotted names of library functions (``tf.nn.sigmoid``, ``numpy.add.at``); a call counts
+    whatever name, alias or API reached it (see :func:`course_utils.checks.source.watch_calls`).
+    """
+    watcher = f"(lambda ns: (exec({_WATCHER_SOURCE!r}, ns), ns['call_watched'])[1])({{}})"
+    value, called = student.call(f"lambda names, *a: {watcher}({expression}, names, *a)", list(watch), *args)
+    return value, list(called)
+
+
+def expect_not_called(student, expression: str, *args, forbidden: dict[str, str], exercise: str):
+    """Call ``expression(*args)`` in the kernel and fail when it runs a forbidden library function; else its value.
+
+    ``forbidden`` maps dotted names to what to use instead; the message is :func:`expect_no_shortcut`'s.
+    """
+    value, called = calls_made(student, expression, *args, watch=forbidden)
+    for name in called:
+        raise CheckFailed(f"{exercise} must not use `{name}`: {forbidden[name]}")
+    return value

@@ -16,6 +16,12 @@ submissions through the real pipeline (sandbox, smoke mode, hidden checks). A wr
 check cell of its notebook prints a failure; a right answer is a *false reject* when it loses points
 or a public check fails. ``says`` is the word that names the mistake: the report tells whether the
 failure messages contain it.
+
+Public and hidden verdicts must agree: an entry whose public checks all print PASSED but which loses hidden
+points, or whose notebook breaks in a later given cell, is a *silent penalty* (a student who saw PASSED is
+misled), a defect of the checks counted apart (target 0). Entries marked ``gap=True`` were found by reading
+the public checks (answers wrong by the exercise's text that a public check might let through); the report
+gives their rates apart.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class Mutant:
     edits: tuple[tuple[str, str], ...] = ()
     source: str | None = None
     says: str = ""
+    gap: bool = False
 
     def apply(self, solution_source: str) -> str:
         """The answer cell's new source, from the solution's (markers already removed)."""
@@ -60,9 +67,12 @@ class Mutant:
         return text
 
 
-def wrong(cell: str, name: str, *, edits=(), source: str | None = None, says: str = "") -> Mutant:
-    """A typical mistake in answer cell ``cell``: the checks must fail it (``says``: the word naming it)."""
-    return Mutant(cell, name, False, tuple(tuple(e) for e in edits), source, says)
+def wrong(cell: str, name: str, *, edits=(), source: str | None = None, says: str = "", gap: bool = False) -> Mutant:
+    """A typical mistake in answer cell ``cell``: the checks must fail it (``says``: the word naming it).
+
+    ``gap``: found by reading the public check, a mistake it might let through.
+    """
+    return Mutant(cell, name, False, tuple(tuple(e) for e in edits), source, says, gap)
 
 
 def right(cell: str, name: str, *, edits=(), source: str | None = None) -> Mutant:
@@ -110,6 +120,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
 
 
+def given_cell_errors(notebook: nbformat.NotebookNode) -> dict[str, str]:
+    """The errors raised by given code cells (neither answer nor check cell), by cell id or position."""
+    errors = {}
+    for index, cell in enumerate(notebook.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade") or meta.get("solution"):
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                errors[meta.get("grade_id") or f"code cell {index}"] = f"{out.get('ename')}: {out.get('evalue')}"[:300]
+    return errors
+
+
 def public_failures(notebook: nbformat.NotebookNode) -> dict[str, str]:
     """What each failing public check cell printed, by check cell grade_id (graded, executed notebook)."""
     failures = {}
@@ -138,6 +161,8 @@ class Verdict:
     max_score: float
     hidden_messages: list[str] = field(default_factory=list)
     public_messages: dict[str, str] = field(default_factory=dict)
+    given_errors: dict[str, str] = field(default_factory=dict)
+    gap: bool = False
 
     @property
     def broken(self) -> bool:
@@ -153,6 +178,11 @@ class Verdict:
         return bool(self.public_messages)
 
     @property
+    def silent_penalty(self) -> bool:
+        """Every public check printed PASSED, yet the answer loses hidden points or breaks a later given cell."""
+        return not self.broken and not self.public_failed and (self.hidden_failed or bool(self.given_errors))
+
+    @property
     def named(self) -> bool | None:
         """Whether the hidden and the public failures (each, where it fired) name the mistake (None: no ``says``)."""
         if not self.says:
@@ -165,7 +195,7 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        if self.broken:
+        if self.broken or self.silent_penalty:
             return False
         if self.correct:
             return not self.hidden_failed and not self.public_failed
@@ -173,14 +203,15 @@ class Verdict:
 
 
 def _verdict(mutant: Mutant | None, result: dict, graded: Path) -> Verdict:
-    public = public_failures(nbformat.read(graded, as_version=4)) if graded.is_file() else {}
+    notebook = nbformat.read(graded, as_version=4) if graded.is_file() else None
     return Verdict(
         name=mutant.name if mutant else "baseline (the solution)", cell=mutant.cell if mutant else "",
         correct=mutant.correct if mutant else True, says=mutant.says if mutant else "", status=result["status"],
         score=result["score"], max_score=result["max_score"],
         hidden_messages=[f"{c['question']}: {c['message']}" for c in result["checks"] if not c["passed"]]
         + [r for r in result["reasons"] if result["status"] not in ("graded", "missing answer")],
-        public_messages=public)
+        public_messages=public_failures(notebook) if notebook else {},
+        given_errors=given_cell_errors(notebook) if notebook else {}, gap=bool(mutant and mutant.gap))
 
 
 def run(lab: Lab, mutants: list[Mutant], *, workers: int, limits, work: Path | None = None) -> list[Verdict]:
@@ -204,21 +235,28 @@ def run(lab: Lab, mutants: list[Mutant], *, workers: int, limits, work: Path | N
                 for r in sorted(results, key=lambda r: r["student"])]
 
 
+def _rate(hits: int, total: int) -> float | None:
+    return round(hits / total, 3) if total else None
+
+
+def _kill_rates(wrong_ones: list[Verdict]) -> dict:
+    named = [v.named for v in wrong_ones if v.named is not None]
+    return {"hidden_kill_rate": _rate(sum(v.hidden_failed for v in wrong_ones), len(wrong_ones)),
+            "public_kill_rate": _rate(sum(v.public_failed for v in wrong_ones), len(wrong_ones)),
+            "messages_name_mistake": _rate(sum(named), len(named))}
+
+
 def summary(verdicts: list[Verdict]) -> dict:
-    """Kill rates and false rejects over the mutants (the baseline excluded)."""
+    """Kill rates, false rejects and silent penalties over the mutants (the baseline excluded); ``gap``: the
+    same rates over the entries found by reading the public checks."""
     mutants = verdicts[1:]
     wrong_ones = [v for v in mutants if not v.correct]
     right_ones = [v for v in mutants if v.correct]
-    named = [v.named for v in wrong_ones if v.named is not None]
-
-    def rate(hits: int, total: int) -> float | None:
-        return round(hits / total, 3) if total else None
-
-    return {"wrong": len(wrong_ones), "right": len(right_ones),
-            "hidden_kill_rate": rate(sum(v.hidden_failed for v in wrong_ones), len(wrong_ones)),
-            "public_kill_rate": rate(sum(v.public_failed for v in wrong_ones), len(wrong_ones)),
+    gaps = [v for v in wrong_ones if v.gap]
+    return {"wrong": len(wrong_ones), "right": len(right_ones), **_kill_rates(wrong_ones),
             "false_rejects": sum(v.hidden_failed or v.public_failed for v in right_ones),
-            "messages_name_mistake": rate(sum(named), len(named)),
+            "silent_penalties": sum(v.silent_penalty for v in mutants),
+            "gap": {"wrong": len(gaps), **_kill_rates(gaps)},
             "baseline_ok": verdicts[0].ok and verdicts[0].max_score > 0}
 
 
@@ -229,18 +267,24 @@ def report(lab: Lab, verdicts: list[Verdict]) -> str:
         mark = "ok" if v.ok else "!!"
         hidden = f"{v.score:g}/{v.max_score:g}"
         named = {None: "-", True: "yes", False: "NO"}[v.named]
-        kind = "right" if v.correct else "wrong"
+        kind = "right" if v.correct else ("wrong (gap)" if v.gap else "wrong")
         lines.append(f"{mark:<2}{(kind + ': ' + v.name)[:45]:<46}{v.cell[:23]:<24}{hidden:>14}"
-                     f"{'FAILED' if v.public_failed else 'passed':>8}  {named}")
+                     f"{'FAILED' if v.public_failed else 'passed':>8}  {named}"
+                     + ("  SILENT PENALTY" if v.silent_penalty else ""))
         if not v.ok or v.named is False:
             for message in v.hidden_messages[:3]:
                 lines.append(f"{'':6}hidden: {message[:150]}")
             for check, message in list(v.public_messages.items())[:2]:
                 lines.append(f"{'':6}public {check}: {' '.join(message.split())[:150]}")
+            for cell, error in list(v.given_errors.items())[:2]:
+                lines.append(f"{'':6}given cell {cell} broke: {error[:150]}")
     s = summary(verdicts)
     lines.append(f"{lab.short}: {s['wrong']} wrong, {s['right']} right; hidden kill rate {s['hidden_kill_rate']}, "
                  f"public kill rate {s['public_kill_rate']}, false rejects {s['false_rejects']}, "
-                 f"messages naming the mistake {s['messages_name_mistake']}, baseline "
+                 f"silent penalties {s['silent_penalties']}, "
+                 f"messages naming the mistake {s['messages_name_mistake']}; found by reading the public checks: "
+                 f"{s['gap']['wrong']} wrong, hidden kill rate {s['gap']['hidden_kill_rate']}, "
+                 f"public kill rate {s['gap']['public_kill_rate']}; baseline "
                  f"{'full marks, no public failure' if s['baseline_ok'] else 'NOT CLEAN'}")
     return "\n".join(lines)
 
@@ -250,7 +294,7 @@ def save(lab: Lab, verdicts: list[Verdict], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     data = {"lab": lab.name, "summary": summary(verdicts),
             "verdicts": [{**asdict(v), "hidden_failed": v.hidden_failed, "public_failed": v.public_failed,
-                          "named": v.named, "ok": v.ok} for v in verdicts]}
+                          "silent_penalty": v.silent_penalty, "named": v.named, "ok": v.ok} for v in verdicts]}
     (out / f"{lab.short}.json").write_text(json.dumps(data, indent=1))
     (out / f"{lab.short}.txt").write_text(report(lab, verdicts) + "\n")
     return out / f"{lab.short}.txt"

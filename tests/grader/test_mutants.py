@@ -64,7 +64,32 @@ def test_summary_counts_kills_and_false_rejects():
                 verdict(False, 2.0, {"c": "FAILED: shape"}, "sign"), verdict(True, 1.0)]
     s = mutants.summary(verdicts)
     assert (s["hidden_kill_rate"], s["public_kill_rate"], s["false_rejects"]) == (0.5, 1.0, 1)
-    assert s["messages_name_mistake"] == 0.5 and s["baseline_ok"]
+    # the right answer that loses hidden points while its public check passes misleads too
+    assert s["messages_name_mistake"] == 0.5 and s["baseline_ok"] and s["silent_penalties"] == 1
+
+
+def test_an_answer_that_passes_publicly_but_loses_later_is_a_silent_penalty():
+    def verdict(score, public=None, given=None, gap=False):
+        return mutants.Verdict("m", "c", False, "sign", "graded", score, 2.0, ["c: sign"] if score < 2 else [],
+                               public or {}, given or {}, gap)
+
+    hidden_only = verdict(1.0, gap=True)
+    breaks_later = verdict(2.0, given={"code cell 9": "AttributeError: 'ndarray' object has no attribute 'numpy'"})
+    caught = verdict(1.0, {"c": "FAILED: sign"})
+    assert hidden_only.silent_penalty and breaks_later.silent_penalty and not caught.silent_penalty
+    assert not hidden_only.ok and caught.ok
+    s = mutants.summary([verdict(2.0), hidden_only, breaks_later, caught])
+    assert s["silent_penalties"] == 2 and s["gap"] == {"wrong": 1, "hidden_kill_rate": 1.0, "public_kill_rate": 0.0,
+                                                      "messages_name_mistake": 1.0}
+    text = mutants.report(find_lab("lab1"), [verdict(2.0), hidden_only, breaks_later, caught])
+    assert text.count("SILENT PENALTY") == 2 and "wrong (gap): m" in text and "given cell code cell 9 broke" in text
+
+
+def test_given_cell_errors_ignore_answer_and_check_cells():
+    given = nbformat.v4.new_code_cell("x = fgsm(m, x, y).numpy()")
+    given.outputs = [nbformat.v4.new_output("error", ename="AttributeError", evalue="no numpy")]
+    notebook = nbformat.v4.new_notebook(cells=[_graded_check_cell("", error=True), given])
+    assert mutants.given_cell_errors(notebook) == {"code cell 1": "AttributeError: no numpy"}
 
 
 @pytest.mark.slow

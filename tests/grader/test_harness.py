@@ -1,0 +1,70 @@
+"""The hidden checks' harness against a real kernel: which library functions a student's code runs."""
+
+import numpy as np
+import pytest
+
+from grader import sandbox
+from grader.channel import StudentKernel
+from grader.harness import CheckFailed, calls_made, expect_not_called, generated
+from grader.kernel import SandboxedKernel
+
+ANSWER = '''
+import numpy as np
+from numpy import convolve as smooth
+
+def by_hand(x, k):
+    return np.array([np.dot(x[i:i + len(k)], k[::-1]) for i in range(len(x) - len(k) + 1)])
+
+def by_alias(x, k):
+    return smooth(x, k, mode="valid")
+
+def by_lookup(x, k):
+    return getattr(np, "con" + "volve")(x, k, "valid")
+
+def scatter(counts, index):
+    counts = counts.copy()
+    np.add.at(counts, index, 1)
+    return counts
+'''
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    kernel = SandboxedKernel(tmp_path_factory.mktemp("kernel"), level="none", uid=0, limits=sandbox.Limits(),
+                             data_dirs=[], env={})
+    kernel.start()
+    try:
+        assert kernel.run_cell(ANSWER, timeout=60, output_budget=10_000).status == "ok"
+        yield StudentKernel(kernel)
+    finally:
+        kernel.close()
+
+
+def test_a_forbidden_function_is_seen_however_it_is_reached(student):
+    x, k = np.arange(6.0), np.array([1.0, -1.0])
+    forbidden = {"numpy.convolve": "slide the kernel yourself", "numpy.add.at": "count with a loop"}
+    assert np.allclose(expect_not_called(student, "by_hand", x, k, forbidden=forbidden, exercise="conv"),
+                       np.convolve(x, k, "valid"))
+    for name in ("by_alias", "by_lookup"):
+        with pytest.raises(CheckFailed, match=r"conv must not use `numpy.convolve`: slide the kernel yourself"):
+            expect_not_called(student, name, x, k, forbidden=forbidden, exercise="conv")
+    value, called = calls_made(student, "scatter", np.zeros(3), np.array([0, 0, 2]), watch=list(forbidden))
+    assert called == ["numpy.add.at"] and value.tolist() == [2.0, 0.0, 1.0]
+
+
+def test_generated_inputs_are_the_same_on_every_run():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    def draws():
+        seen = []
+
+        @generated(max_examples=5)
+        @given(st.integers(0, 10**9))
+        def record(n):
+            seen.append(n)
+
+        record()
+        return seen
+
+    assert draws() == draws() and len(draws()) == 5
