@@ -75,11 +75,24 @@ def device_name() -> str:
     return details.get("device_name", gpus[0].name)
 
 
-def setup(seed: int = 0, *, quiet: bool = False) -> dict[str, str]:
+class SetupInfo(dict):
+    """What :func:`setup` found, as a ``dict[str, str]``; ``str()`` gives the one-line summary it prints.
+
+    A notebook shows it once: ``setup()`` prints it, so as the value of the setup cell it displays nothing.
+    """
+
+    def __str__(self) -> str:
+        return " | ".join(f"{key}: {value}" for key, value in self.items())
+
+    def _ipython_display_(self) -> None:
+        """Shown already: :func:`setup` printed it."""
+
+
+def setup(seed: int = 0, *, quiet: bool = False) -> SetupInfo:
     """Seed everything and report where the lab is running.
 
-    Returns a dict with ``device``, ``mode``, ``python``, ``tensorflow``,
-    ``numpy`` and ``colab``; prints it as one short block unless ``quiet``.
+    Returns a :class:`SetupInfo` dict with ``device``, ``mode``, ``python``, ``tensorflow``,
+    ``numpy``, ``colab`` and ``seed``; prints it as one short block unless ``quiet``.
     Running without a GPU is a warning, not an error.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -87,7 +100,7 @@ def setup(seed: int = 0, *, quiet: bool = False) -> dict[str, str]:
 
     seed_everything(seed)
     tf = _tensorflow()
-    info = {
+    info = SetupInfo({
         "device": device_name(),
         "mode": mode(),
         "python": platform.python_version(),
@@ -95,9 +108,9 @@ def setup(seed: int = 0, *, quiet: bool = False) -> dict[str, str]:
         "numpy": np.__version__,
         "colab": "yes" if in_colab() else "no",
         "seed": str(seed),
-    }
+    })
     if not quiet:
-        print(" | ".join(f"{key}: {value}" for key, value in info.items()))
+        print(info)
         if info["device"] == "CPU" and info["mode"] == "full":
             print(
                 "Warning: no GPU found. Full mode will be slow; in Colab choose "

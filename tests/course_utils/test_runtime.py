@@ -38,3 +38,19 @@ def test_setup_seeds_and_reports(monkeypatch, capsys):
     assert np.random.rand() == first
     assert info["mode"] == "smoke" and info["device"] and info["colab"] == "no"
     assert "device:" in capsys.readouterr().out
+
+
+def test_setup_cell_prints_its_summary_once(tmp_path, monkeypatch):
+    """The setup cell ends with ``course_utils.setup(...)``: its value must not show the summary a second time."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("COURSE_MODE", "smoke")
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import course_utils\ncourse_utils.setup(seed=1)"),
+        nbformat.v4.new_code_cell("info = course_utils.setup(seed=1, quiet=True)\nprint(info['seed'], info)"),
+    ])
+    NotebookClient(notebook, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    setup_cell, reuse = ([(o.output_type, o.get("text", "")) for o in cell.outputs] for cell in notebook.cells)
+    assert len(setup_cell) == 1 and setup_cell[0][0] == "stream" and "device:" in setup_cell[0][1], setup_cell
+    assert reuse[0][1].startswith("1 device: ") and "seed: 1" in reuse[0][1]
