@@ -114,13 +114,32 @@ def dropout_model(rate: float, features: int):
 
 
 def nll_gradients(gaussian_nll: Callable, y, mean, log_var) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients of ``gaussian_nll(y, mean, log_var)`` with respect to ``mean`` and ``log_var``."""
+    """Gradients of ``gaussian_nll(y, mean, log_var)`` with respect to ``mean`` and ``log_var`` (float32 arrays of
+    the shape of ``y``), computed inside ``tf.function`` as the notebook's compiled training step calls it.
+
+    Raises ValueError naming the broken contract: code that runs only eagerly, no scalar float32 tensor, or no
+    gradient.
+    """
     tf = _tf()
     mean_var = tf.Variable(np.asarray(mean, dtype=np.float32))
     log_var_var = tf.Variable(np.asarray(log_var, dtype=np.float32))
-    with tf.GradientTape() as tape:
-        loss = gaussian_nll(tf.constant(np.asarray(y, dtype=np.float32)), mean_var, log_var_var)
-    grads = tape.gradient(loss, [mean_var, log_var_var]) if tf.is_tensor(loss) else [None]
+
+    @tf.function
+    def compiled_step(y):
+        with tf.GradientTape() as tape:
+            loss = gaussian_nll(y, mean_var, log_var_var)
+        return loss, tape.gradient(loss, [mean_var, log_var_var])
+
+    try:
+        loss, grads = compiled_step(tf.constant(np.asarray(y, dtype=np.float32)))
+    except Exception:  # noqa: BLE001 - any error here means the function runs only eagerly
+        raise ValueError("gaussian_nll fails inside tf.function, where the notebook's training step calls it: "
+                         "use TensorFlow operations only (no .numpy(), float() or NumPy functions on the tensors)"
+                         ) from None
+    if not tf.is_tensor(loss) or loss.shape.rank != 0 or loss.dtype != tf.float32:
+        raise ValueError(f"gaussian_nll returned a {getattr(loss, 'dtype', type(loss))!r} of shape "
+                         f"{tuple(getattr(loss, 'shape', ()))}: return a scalar float32 tensor, the mean over all "
+                         "elements")
     if any(g is None for g in grads):
         raise ValueError("no gradient flows through gaussian_nll: use TensorFlow operations (tf.exp, "
                          "tf.reduce_mean...), not NumPy, so that the network can be trained with it")
@@ -204,6 +223,20 @@ def diagnose_samples(samples, factors, x) -> str | None:
     return None
 
 
+def numpy_contract(value, what: str) -> str | None:
+    """The docstrings promise NumPy arrays (later cells call ``samples.mean(axis=0)``); None when ``value`` is one."""
+    if isinstance(value, np.ndarray):
+        return None
+    return (f"{what} returned a {type(value).__module__}.{type(value).__name__}: return a NumPy array "
+            "(np.asarray or .numpy()), as the docstring says; later cells call NumPy methods on it")
+
+
+def constant_passes(x, T: int) -> np.ndarray:
+    """T identical float64 passes over ``x``, shape (T, *x.shape): their variance is 0, and 1/T sum f^2 - E^2
+    rounds below 0 on some elements (the inputs used here are chosen so that it does)."""
+    return np.stack([np.asarray(x, dtype=np.float64)] * T)
+
+
 def diagnose_moments(mean, var, samples) -> str | None:
     """Name the mistake of an MC mean and variance computed from ``samples`` (T, N, D) (None: right)."""
     samples = np.asarray(samples, dtype=np.float64)
@@ -215,6 +248,9 @@ def diagnose_moments(mean, var, samples) -> str | None:
     if mean.shape != want_mean.shape or var.shape != want_var.shape:
         return (f"the mean and the variance have shapes {mean.shape} and {var.shape}, expected {want_mean.shape}: "
                 "average over axis 0, the T passes")
+    if np.any(var < 0):
+        return ("the variance comes out negative where the T passes (nearly) agree: rounding in 1/T sum f^2 - E^2 "
+                "can go below zero, so clamp it at 0 (np.maximum)")
     if _near(mean, want_var) and _near(var, want_mean):
         return "mean and variance are swapped: return (mean, var)"
     if not _near(mean, want_mean, atol=1e-5):
@@ -311,12 +347,14 @@ def diagnose_auroc(got, scores_in, scores_out) -> str | None:
     return "auroc differs from P(score_out > score_in) + 0.5 P(score_out = score_in)"
 
 
-def _ece_variant(probs, labels, n_bins: int, *, weighted=True, absolute=True, true_class=False) -> float:
+def _ece_variant(probs, labels, n_bins: int, *, weighted=True, absolute=True, true_class=False,
+                 left_closed=False) -> float:
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels).reshape(-1)
     confidence = probs[np.arange(len(probs)), labels] if true_class else probs.max(axis=1)
     correct = (probs.argmax(axis=1) == labels).astype(np.float64)
-    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    first = np.floor(confidence * n_bins) if left_closed else np.ceil(confidence * n_bins) - 1
+    bins = np.clip(first.astype(int), 0, n_bins - 1)
     gaps, sizes = [], []
     for b in range(n_bins):
         members = bins == b
@@ -325,6 +363,14 @@ def _ece_variant(probs, labels, n_bins: int, *, weighted=True, absolute=True, tr
             gaps.append(abs(gap) if absolute else gap)
             sizes.append(members.mean())
     return float(np.dot(sizes, gaps) if weighted else np.mean(gaps))
+
+
+def edge_problem(n_bins: int = 8) -> tuple[np.ndarray, np.ndarray, int]:
+    """(probs (10, 3), labels (10,), n_bins): four confidences exactly on the edge 1/2, between bins of different
+    accuracy, so that left-closed bins give another ECE than the right-closed ones (all values exact in binary)."""
+    confidence = np.array([0.5] * 4 + [0.5625] * 4 + [0.4375] * 2)
+    probs = np.stack([confidence, (1 - confidence) / 2, (1 - confidence) / 2], axis=1)
+    return probs, np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0]), n_bins
 
 
 def diagnose_ece(got, probs, labels, n_bins: int) -> str | None:
@@ -348,6 +394,9 @@ def diagnose_ece(got, probs, labels, n_bins: int) -> str | None:
          "the confidence is the largest predicted probability (of the predicted class), not the true class's"),
         (abs((probs.argmax(1) == labels).mean() - probs.max(1).mean()),
          "this compares accuracy and confidence over all predictions at once: compare them per bin"),
+        (_ece_variant(probs, labels, n_bins, left_closed=True),
+         "a confidence exactly on a bin edge b/M lands in the bin above it: the bins are right-closed, (b/M, (b+1)/M], "
+         "so it belongs to bin b - 1"),
     ]
     for value, message in variants:
         if abs(got - value) < 1e-6:
@@ -361,6 +410,11 @@ AUROC_SHORTCUTS = {"roc_auc_score": "compute it from pairs or ranks yourself",
                    "metrics.auc": "compute it from pairs or ranks yourself",
                    "mannwhitneyu": "compute it from ranks yourself (scipy.stats.rankdata is allowed)"}
 ECE_SHORTCUTS = {"stats.expected_calibration_error": "bin the predictions yourself"}
+# The same library functions, recognised when they run, whatever name or API reached them.
+ENTROPY_CALLS = {"scipy.stats.entropy": ENTROPY_SHORTCUTS["stats.entropy"]}
+AUROC_CALLS = {"sklearn.metrics.roc_auc_score": AUROC_SHORTCUTS["roc_auc_score"],
+               "sklearn.metrics.auc": AUROC_SHORTCUTS["metrics.auc"],
+               "scipy.stats.mannwhitneyu": AUROC_SHORTCUTS["mannwhitneyu"]}
 
 
 # ---------------------------------------------------------------- checks
@@ -368,6 +422,19 @@ ECE_SHORTCUTS = {"stats.expected_calibration_error": "bin the predictions yourse
 
 def _fail_unless(problem: str | None) -> None:
     require(problem is None, problem or "")
+
+
+def _watched(function: Callable, forbidden: dict[str, str], exercise: str) -> Callable:
+    """``function``, failing the check when a call of it runs one of the ``forbidden`` library functions."""
+    from course_utils.checks.source import call_watched
+
+    def run(*args, **kwargs):
+        value, called = call_watched(function, forbidden, *args, **kwargs)
+        for name in called:
+            require(False, f"{exercise} must not use `{name}`: {forbidden[name]}")
+        return value
+
+    return run
 
 
 @public_check
@@ -401,13 +468,17 @@ def check_mc_dropout(mc_dropout_samples: Callable, mc_dropout_predict: Callable)
     """
     x = np.arange(1, 7, dtype=np.float32).reshape(3, 2)
     factors = [0.0, 2.0, 1.0, 3.0, 0.5]
-    _fail_unless(diagnose_samples(mc_dropout_samples(ScriptedModel(factors), x, len(factors)), factors, x))
+    samples = mc_dropout_samples(ScriptedModel(factors), x, len(factors))
+    _fail_unless(numpy_contract(samples, "mc_dropout_samples"))
+    _fail_unless(diagnose_samples(samples, factors, x))
 
-    scripted = reference_samples(factors, x)
-    predict = with_references(mc_dropout_predict, mc_dropout_samples=lambda model, x, T: scripted[:T])
-    result = predict(ScriptedModel(factors), x, len(factors))
-    require(isinstance(result, (tuple, list)) and len(result) == 2, "mc_dropout_predict must return (mean, var)")
-    _fail_unless(diagnose_moments(result[0], result[1], scripted))
+    for scripted in (reference_samples(factors, x), constant_passes(np.linspace(0.1, 3.0, 12).reshape(4, 3), 7)):
+        predict = with_references(mc_dropout_predict, mc_dropout_samples=lambda model, x, T, s=scripted: s[:T])
+        result = predict(ScriptedModel(factors), scripted[0], len(scripted))
+        require(isinstance(result, (tuple, list)) and len(result) == 2, "mc_dropout_predict must return (mean, var)")
+        for value, what in zip(result, ("mc_dropout_predict's mean", "mc_dropout_predict's variance")):
+            _fail_unless(numpy_contract(value, what))
+        _fail_unless(diagnose_moments(result[0], result[1], scripted))
 
     # A real Keras dropout layer on ones: each output is 0 or 1/(1-p), so E = 1 and Var = p/(1-p).
     rate, passes = 0.5, 400
@@ -426,6 +497,7 @@ def check_mc_dropout(mc_dropout_samples: Callable, mc_dropout_predict: Callable)
 def check_predictive_entropy(predictive_entropy: Callable) -> None:
     """Entropy in nats along the last axis: 0 for one-hot rows, log K for uniform rows."""
     require_no_shortcut(predictive_entropy, ENTROPY_SHORTCUTS, "predictive_entropy")
+    predictive_entropy = _watched(predictive_entropy, ENTROPY_CALLS, "predictive_entropy")
     k = 10
     rng = np.random.default_rng(51)
     for probs in (np.eye(k, dtype=np.float32)[[3, 0, 9]], np.full((2, k), 1 / k, dtype=np.float32),
@@ -451,6 +523,7 @@ def check_mutual_information(mutual_information: Callable) -> None:
 def check_auroc(auroc: Callable) -> None:
     """AUROC = P(score_out > score_in) + 0.5 P(tie), for OOD inputs as the positive class."""
     require_no_shortcut(auroc, AUROC_SHORTCUTS, "auroc")
+    auroc = _watched(auroc, AUROC_CALLS, "auroc")
     rng = np.random.default_rng(53)
     cases = [(np.array([0.1, 0.2, 0.3]), np.array([0.5, 0.9])), (np.array([0.5, 0.9]), np.array([0.1, 0.2, 0.3])),
              (np.ones(4), np.ones(3)), (rng.normal(size=200).round(1), rng.normal(1.0, size=150).round(1))]
@@ -471,5 +544,5 @@ def check_expected_calibration_error(expected_calibration_error: Callable) -> No
     mixed = (np.array([[0.9, 0.1]] * 4 + [[0.6, 0.4]] * 4), np.array([0, 0, 1, 1, 0, 0, 0, 1]), 10)
     probs = rng.dirichlet(np.full(4, 0.4), size=300)
     labels = rng.integers(0, 4, size=300)
-    for probs_, labels_, bins in (calibrated, over, mixed, (probs, labels, 15), (probs, labels, 5)):
+    for probs_, labels_, bins in (calibrated, over, mixed, (probs, labels, 15), (probs, labels, 5), edge_problem()):
         _fail_unless(diagnose_ece(expected_calibration_error(probs_, labels_, n_bins=bins), probs_, labels_, bins))

@@ -58,7 +58,10 @@ def test_gaussian_nll_mistakes_fail():
         "log-variance term": lambda y, m, s: tf.reduce_mean(0.5 * (c + (y - m) ** 2 * tf.exp(-s))),
         "all three terms": lambda y, m, s: tf.reduce_mean(0.5 * c + s + (y - m) ** 2 * tf.exp(-s)),
         "mean": lambda y, m, s: tf.reduce_sum(0.5 * (c + s + (y - m) ** 2 * tf.exp(-s))),
-        "no gradient": lambda y, m, s: np.mean(0.5 * (c + np.asarray(s) + (np.asarray(y) - np.asarray(m)) ** 2
+        "tf.function": lambda y, m, s: (tf.reduce_sum(0.5 * (c + s + (y - m) ** 2 * tf.exp(-s)))
+                                        / int(tf.size(y).numpy())),
+        "float32": lambda y, m, s: tf.cast(tf.reduce_mean(0.5 * (c + s + (y - m) ** 2 * tf.exp(-s))), tf.float64),
+        "TensorFlow": lambda y, m, s: np.mean(0.5 * (c + np.asarray(s) + (np.asarray(y) - np.asarray(m)) ** 2
                                                       * np.exp(-np.asarray(s)))),
     }
     for word, wrong in mistakes.items():
