@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from grader import engine, sandbox  # noqa: E402
-from grader.__main__ import grade_lab  # noqa: E402
 from grader.course import generate_assignment  # noqa: E402
+from grader.grading import grade_lab  # noqa: E402
 from grader.labs import REPO, find_lab  # noqa: E402
 
 LAB = find_lab("lab1")

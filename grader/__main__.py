@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from grader import sandbox
+from grader.grading import grade_lab, print_table, selftest
 from grader.labs import REPO, Lab, all_labs, find_lab
 
 
@@ -50,73 +50,6 @@ def cmd_smoke(args) -> int:
     return 1 if failed else 0
 
 
-def _data_dirs() -> list[Path]:
-    from course_utils.datasets import cache_dir, data_dir
-
-    return [p for p in (data_dir(), cache_dir()) if p is not None and p.is_dir()]
-
-
-def _prefetch() -> None:
-    """Make the registry's datasets available before grading: the sandbox has no network."""
-    from course_utils.datasets import REGISTRY, DataUnavailableError, fetch
-
-    for dataset in REGISTRY.values():
-        if dataset.manifest and not any((folder / dataset.name).is_dir() for folder in _data_dirs()):
-            print(f"WARNING: the folder dataset {dataset.name} is neither in COURSE_DATA_DIR nor in the cache; "
-                  "notebooks that read it will fail in the sandbox (its thousands of files are not prefetched).",
-                  file=sys.stderr)
-        for remote in dataset.files:
-            try:
-                fetch(dataset.name, remote.name)
-            except DataUnavailableError as error:
-                print(f"WARNING: {dataset.name}/{remote.name} is unavailable, notebooks that need it will fail "
-                      f"in the sandbox.\n{error}", file=sys.stderr)
-
-
-def grade_lab(lab: Lab, submissions: Path, course: Path, *, workers: int, limits: sandbox.Limits,
-              strict: bool = False, progress: bool = True, scheduler: str | None = None) -> list[dict]:
-    """Grade ``submissions`` for ``lab`` into the nbgrader course folder ``course``; write all reports.
-
-    ``scheduler`` (``tcp://host:port``) grades on that Dask cluster instead of ``workers`` local processes.
-    """
-    from grader.course import generate_assignment, record_grades
-    from grader.lms import record_intake
-    from grader.pipeline import autograde
-    from grader.report import write_feedback, write_summary, write_tables
-
-    course.mkdir(parents=True, exist_ok=True)
-    generate_assignment(lab, course)
-    record_intake(course, lab, submissions)  # LMS entry names and times, for `export`
-    _prefetch()
-    env = {"COURSE_MODE": "smoke", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
-    data_dirs = _data_dirs()
-    from course_utils.datasets import cache_dir, data_dir
-
-    if data_dir() is not None:
-        env["COURSE_DATA_DIR"] = str(data_dir().resolve())
-    env["COURSE_CACHE_DIR"] = str(cache_dir().resolve())
-
-    def on_result(result: dict) -> None:
-        if result["status"] not in ("invalid notebook", "grader error"):
-            record_grades(course, lab, result["student"], result["scores"], result["missing_answers"])
-        write_feedback(course, lab, result)
-
-    results = autograde(lab, submissions, course, workers=workers, limits=limits, data_dirs=data_dirs,
-                        kernel_env=env, strict=strict, scheduler=scheduler, progress=progress,
-                        on_result=on_result)
-    write_tables(course, results)
-    write_summary(course, lab, results)
-    return results
-
-
-def print_table(results: list[dict]) -> None:
-    print(f"\n{'student':<22}{'status':<18}{'score':>12}  reason")
-    for r in results:
-        reason = "; ".join(r["reasons"])
-        print(f"{r['student']:<22}{r['status']:<18}{r['score']:>6g} / {r['max_score']:<4g}  "
-              f"{reason[:90] + ('...' if len(reason) > 90 else '')}")
-
-
 def _limits(args) -> sandbox.Limits:
     return sandbox.Limits(memory_mb=args.memory_mb, cell_seconds=args.cell_seconds,
                           notebook_seconds=args.notebook_seconds)
@@ -137,24 +70,18 @@ def cmd_autograde(args) -> int:
 
 
 def cmd_selftest(args) -> int:
-    """The solution must earn every autograded point and the untouched student notebook none."""
-    lab = find_lab(args.lab)
+    """The solution must earn every autograded point and pass every public check; the blank lab earns none."""
     with tempfile.TemporaryDirectory() as scratch:
-        submissions = Path(scratch) / "submissions"
-        for student, source in (("solution", lab.solution), ("blank", lab.release)):
-            (submissions / student).mkdir(parents=True)
-            shutil.copy(source, submissions / student / lab.notebook_name)
-        results = {r["student"]: r for r in grade_lab(lab, submissions, Path(scratch) / "course",
-                                                       workers=2, limits=_limits(args), progress=False)}
-    print_table(list(results.values()))
-    for r in results.values():
+        outcome = selftest(find_lab(args.lab), Path(scratch), limits=_limits(args))
+    print_table(list(outcome.results.values()))
+    for r in outcome.results.values():
         for c in r["checks"]:
             print(f"  {r['student']:<9} {'PASS' if c['passed'] else 'FAIL'} {c['question']}/{c['check']}: "
                   f"{c['message']}")
-    ok = (results["solution"]["score"] == results["solution"]["max_score"] > 0
-          and results["blank"]["score"] == 0)
-    print("selftest", "passed" if ok else "FAILED")
-    return 0 if ok else 1
+    for problem in outcome.problems:
+        print(f"  problem: {problem}")
+    print("selftest", "passed" if outcome.ok else "FAILED")
+    return 0 if outcome.ok else 1
 
 
 def cmd_demo(args) -> int:

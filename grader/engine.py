@@ -36,12 +36,14 @@ def wants_gpu(lab: Lab) -> bool:
     return json.loads(lab.release.read_text()).get("metadata", {}).get("accelerator", "").upper() == "GPU"
 
 
-def worker_facts(lab_name: str) -> dict:
+def worker_facts(lab: Lab) -> dict:
     """What a worker reports about itself (runs on the worker): host, isolation and grader fingerprint."""
-    from grader.pipeline import worker_fingerprint
+    from grader.pipeline import worker_fingerprint, worker_lab
 
     level, why = sandbox.isolation()
-    return {"host": socket.gethostname(), "isolation": level, "why": why, "fingerprint": worker_fingerprint(lab_name)}
+    mine = worker_lab(lab)
+    return {"host": socket.gethostname(), "isolation": level, "why": why,
+            "fingerprint": worker_fingerprint(mine.name, str(mine.root))}
 
 
 class Engine:
@@ -86,7 +88,7 @@ class Engine:
         task itself (:func:`grader.pipeline.run_job`).
         """
         try:
-            facts = self.client.run(worker_facts, lab.name)
+            facts = self.client.run(worker_facts, lab)
         except Exception as error:  # a worker without the grader cannot even unpickle the function
             raise SystemExit(f"a Dask worker cannot run the grader ({type(error).__name__}: {error}); install the "
                              "grader at the same version on every worker host") from error

@@ -54,7 +54,8 @@ apt-get install -y -qq bubblewrap || echo "bubblewrap not installed: the contain
 "$SOURCE/venv/bin/pip" install --quiet -e "$SOURCE/repo[dev,tf-cpu]"
 # Datasets into the image, so that grading a submission downloads nothing.
 cd "$SOURCE/repo"
-COURSE_CACHE_DIR="$SOURCE/data" "$SOURCE/venv/bin/python" -c "from grader.__main__ import _prefetch; _prefetch()"
+COURSE_CACHE_DIR="$SOURCE/data" "$SOURCE/venv/bin/python" -c \
+  "from grader.grading import prefetch_datasets; prefetch_datasets()"
 """
 
 RUN = """#!/usr/bin/env bash
@@ -125,7 +126,7 @@ def results_json(result: dict, seconds: float) -> dict:
 def run(lab: Lab, root: Path) -> dict:
     """Grade ``root/submission`` with the pipeline; write and return ``root/results/results.json``."""
     from grader import sandbox
-    from grader.__main__ import grade_lab
+    from grader.grading import grade_lab
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:

@@ -187,9 +187,18 @@ def release_all(labs: list[Lab], remove_stale: bool = True) -> list[Path]:
     return paths + stamp_project(labs[0].root if labs else REPO)
 
 
+class PublicCheckFailed(RuntimeError):
+    """A solution notebook ran, but one of its public check cells did not print PASSED."""
+
+
 def run_solution(lab: Lab, timeout: float = 600) -> float:
-    """Execute ``lab``'s solution notebook top to bottom in smoke mode; return seconds taken."""
+    """Execute ``lab``'s solution notebook top to bottom in smoke mode; return seconds taken.
+
+    Raises :class:`PublicCheckFailed` naming the cells whose public check printed FAILED or no PASSED.
+    """
     from nbclient import NotebookClient
+
+    from grader.grading import public_check_outputs
 
     notebook = nbformat.read(lab.solution, as_version=4)
     os.environ["COURSE_MODE"] = "smoke"
@@ -197,4 +206,9 @@ def run_solution(lab: Lab, timeout: float = 600) -> float:
         started = time.monotonic()
         NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": work}}).execute()
+    failed = {cell: text for cell, text in public_check_outputs(notebook).items()
+              if "FAILED" in text or "PASSED" not in text}
+    if failed:
+        raise PublicCheckFailed("; ".join(f"check cell {cell} printed: {' '.join(text.split())[:300]}"
+                                          for cell, text in failed.items()))
     return time.monotonic() - started

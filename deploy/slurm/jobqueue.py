@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from dask_jobqueue import SLURMCluster  # noqa: E402
 
 from grader import sandbox  # noqa: E402
-from grader.__main__ import grade_lab, print_table  # noqa: E402
+from grader.grading import grade_lab, print_table  # noqa: E402
 from grader.labs import REPO, find_lab  # noqa: E402
 
 

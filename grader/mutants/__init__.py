@@ -216,7 +216,7 @@ def _verdict(mutant: Mutant | None, result: dict, graded: Path) -> Verdict:
 
 def run(lab: Lab, mutants: list[Mutant], *, workers: int, limits, work: Path | None = None) -> list[Verdict]:
     """Grade the baseline and every mutant through the real pipeline; verdicts in catalogue order."""
-    from grader.__main__ import grade_lab
+    from grader.grading import grade_lab
 
     base = student_notebook(lab)
     with tempfile.TemporaryDirectory(prefix=f"mutants-{lab.short}-") as scratch:

@@ -144,7 +144,7 @@ def test_gpu_notebooks_go_to_workers_that_declare_a_gpu(cluster):
         assert len(pids) == 2 and len(gpu) == 1
         ran_on = {future.result() for future in [grid.submit(os.getpid, gpu=True) for _ in range(6)]}
         assert ran_on == {pids[gpu[0]]}
-        stamps = {f["fingerprint"] for f in grid.client.run(engine.worker_facts, LAB.name).values()}
+        stamps = {f["fingerprint"] for f in grid.client.run(engine.worker_facts, LAB).values()}
         assert len(stamps) == 1
         facts = grid.check_workers(LAB, stamps.pop(), strict=False)
         assert {f["isolation"] for f in facts.values()} == {sandbox.detect_isolation()}

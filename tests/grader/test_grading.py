@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from grader import sandbox
-from grader.__main__ import grade_lab
+from grader.grading import grade_lab
 from grader.labs import REPO, find_lab
 from tests.grader.hostile_corpus import ALICE, BOB, CORPUS
 

@@ -68,3 +68,19 @@ def test_generated_inputs_are_the_same_on_every_run():
         return seen
 
     assert draws() == draws() and len(draws()) == 5
+
+
+def test_failure_messages_keep_the_mistake_and_drop_the_hidden_values():
+    from grader.harness import expect_close, expect_no_problem
+
+    secret = np.array([0.123456, 7.654321])
+    with pytest.raises(CheckFailed) as wrong_value:
+        expect_close(secret + 1, secret, what="sigmoid(z)")
+    assert str(wrong_value.value) == "sigmoid(z) differs at index (0,)"
+    with pytest.raises(CheckFailed, match=r"^sigmoid\(z\) has shape \(3,\), expected \(2,\)$"):
+        expect_close(np.zeros(3), secret, what="sigmoid(z)")
+    with pytest.raises(CheckFailed) as named:
+        expect_no_problem("the sign is flipped: got -0.123456, expected 0.123456 (tolerance 1e-05); "
+                          "look at the exponent")
+    assert str(named.value) == "the sign is flipped; look at the exponent"
+    expect_no_problem(None)

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from grader import sandbox
-from grader.__main__ import grade_lab
+from grader.grading import grade_lab
 from grader.integrity import grade_id
 from grader.labs import find_lab
 from grader.pipeline import warn_if_versioned

@@ -12,7 +12,7 @@ import pytest
 import course_utils
 from grader import sandbox, versions
 from grader.integrity import grade_id, is_instruction_text, reconcile
-from grader.labs import REPO, Lab
+from grader.labs import REPO, Lab, all_labs, find_lab
 from grader.release import (
     COLAB_LINK,
     CourseSettings,
@@ -33,8 +33,8 @@ def _links(text: str) -> list[str]:
     return re.findall(r"https://colab\.research\.google\.com/github/[^\s)\"']+", text)
 
 
-def test_there_are_released_labs():
-    assert RELEASED and all(p.parent.parent == REPO / "labs" for p in RELEASED)
+def test_every_lab_is_released_and_nothing_else():
+    assert [p.parent.name for p in RELEASED] == [lab.name for lab in all_labs()]
 
 
 @pytest.mark.parametrize("path", RELEASED, ids=lambda p: p.stem)
@@ -45,8 +45,11 @@ def test_released_notebook_agrees_with_the_setting(path):
     assert all(link.startswith(SETTINGS.colab_url("")) for link in _links(text))
     installs = install_sources(text)
     assert installs and set(installs) == {SETTINGS.pip_source}
+    number = notebook.metadata["course"].get("release")
     assert notebook.metadata["course"] == {"lab": path.stem, "version": versions.release_version(notebook),
-                                           "tag": SETTINGS.tag, "release": notebook.metadata.course["release"]}
+                                           "tag": SETTINGS.tag, "release": number}
+    earlier = [old.metadata["course"]["release"] for old in versions.archived(find_lab(path.stem)).values()]
+    assert isinstance(number, int) and number >= 1 and all(n < number for n in earlier), (number, earlier)
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "grader").glob("*.ipynb")), ids=lambda p: p.stem)

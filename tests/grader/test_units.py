@@ -1,16 +1,21 @@
 """Fast grader units: intake, cell reconciliation, the channel's data format."""
 
+import base64
 import io
+import json
+import shutil
 import zipfile
+from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 
 from grader import channel, intake, judge
+from grader.channel import StudentError
 from grader.harness import CheckFailed, expect_no_shortcut
 from grader.integrity import answer_sources, grade_id, reconcile
-from grader.labs import find_lab
+from grader.labs import REPO, Lab, find_lab
 
 LAB = find_lab("lab1")
 
@@ -110,8 +115,7 @@ def test_zip_intake_rejects_traversal_and_reads_ids(tmp_path):
     found = {s.student: s for s in intake.collect(archive, LAB.notebook_name)}
     assert set(found) >= {"jdoe", "alice"}
     unsafe = [s for s in found.values() if s.problem and "unsafe path" in s.problem]
-    assert len(unsafe) == 1 and unsafe[0].data == b""
-    assert not (tmp_path.parent / "etc" / "evil.ipynb").exists()
+    assert len(unsafe) == 1 and unsafe[0].data == b"" and "../../etc/evil.ipynb" in unsafe[0].problem
 
 
 def test_folder_intake_reports_empty_and_oversized(tmp_path):
@@ -133,11 +137,28 @@ def test_channel_round_trips_plain_data_only():
         channel.pack(object(), {})
     with pytest.raises(ValueError):
         channel.unpack({"__pickle__": "x"}, {})
+
+
+class _Replying:
+    """A kernel that answers every probe with ``reply`` (the channel's reply path, without a student)."""
+
+    def __init__(self, reply: str):
+        self.reply = reply
+
+    def evaluate(self, code, expression, timeout, reply_limit):
+        return repr(self.reply)
+
+
+def test_channel_refuses_a_reply_that_needs_pickle():
     buffer = io.BytesIO()
-    np.save(buffer, np.array([object()], dtype=object), allow_pickle=True)
-    buffer.seek(0)
-    with pytest.raises(ValueError):
-        np.load(buffer, allow_pickle=False)
+    np.savez(buffer, a0=np.array([object()], dtype=object), allow_pickle=True)
+    crafted = json.dumps({"tree": {"__array__": "a0"}, "npz": base64.b64encode(buffer.getvalue()).decode()})
+    with pytest.raises(StudentError, match="could not be read"):
+        channel.StudentKernel(_Replying(crafted)).call("sigmoid", 1.0)
+    plain = io.BytesIO()
+    np.savez(plain, a0=np.arange(3))
+    honest = json.dumps({"tree": {"__array__": "a0"}, "npz": base64.b64encode(plain.getvalue()).decode()})
+    assert channel.StudentKernel(_Replying(honest)).call("sigmoid", 1.0).tolist() == [0, 1, 2]
 
 
 def test_feedback_names_only_plain_functions():
@@ -153,3 +174,25 @@ def test_every_submission_meets_the_same_hidden_inputs(tmp_path):
                       "    raise CheckFailed(str(RNG.integers(10**9)))\n")
     first, second = (judge.run_checks(checks, None, answers={})[0].message for _ in range(2))
     assert first == second == str(np.random.default_rng(5).integers(10**9))
+
+
+def test_the_fingerprint_follows_what_decides_a_grade_and_nothing_else(tmp_path, monkeypatch):
+    """An edit to a report or the command line keeps every saved result; an edit to the judge, the lab's public
+    checks or its hidden checks regrades."""
+    from grader import pipeline
+
+    root = tmp_path / "checkout"
+    lab = Lab("lab1_perceptron", root)
+    for path in [lab.release.relative_to(root), lab.checks.relative_to(root), Path("grader/report.py"),
+                 Path("grader/__main__.py"), *(p.relative_to(REPO) for p in pipeline.grade_sources(find_lab("lab1")))]:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / path, root / path)
+    monkeypatch.setattr(pipeline, "REPO", root)
+    before = pipeline.fingerprint(lab)
+    for outside in ("grader/report.py", "grader/__main__.py"):
+        (root / outside).write_text((root / outside).read_text() + "\n# a comment\n")
+        assert pipeline.fingerprint(lab) == before, outside
+    for inside in ("grader/judge.py", "course_utils/checks/lab1.py", "grader/checks/test_lab1.py"):
+        (root / inside).write_text((root / inside).read_text() + "\n# a comment\n")
+        assert pipeline.fingerprint(lab) != before, inside
+        before = pipeline.fingerprint(lab)
