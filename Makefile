@@ -27,13 +27,14 @@ sandbox:
 	    (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null; \
 	  else echo "note: install bubblewrap to grade in a sandbox (see README)"; fi; }
 
-# abc2midi (package abcmidi, under 1 MB) turns Lab 7's ABC tunes into MIDI, as in the course; without it the lab
-# uses its own parser. Installed when we are root on Debian/Ubuntu.
+# abc2midi (package abcmidi, under 1 MB) turns Lab 7's ABC tunes into MIDI, as in the course, and timidity
+# (with its free sound font) plays them; without them the lab uses its own parser and shows no audio player.
+# Installed when we are root on Debian/Ubuntu; the playback test needs both.
 music-tools:
-	@command -v abc2midi >/dev/null 2>&1 || { \
+	@{ command -v abc2midi && command -v timidity; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && apt-get install -y -qq abcmidi) >/dev/null; \
-	  else echo "note: install abcmidi to convert Lab 7's tunes with abc2midi (optional)"; fi; }
+	    (apt-get update -qq && apt-get install -y -qq abcmidi timidity) >/dev/null; \
+	  else echo "note: install abcmidi and timidity to convert and play Lab 7's tunes (optional)"; fi; }
 
 release: setup
 	$(PY) -m grader release
