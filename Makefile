@@ -10,7 +10,7 @@ export COURSE_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/MANIFEST.tsv),$(SHARED_
 # TensorFlow build: the GPU one when an NVIDIA driver is present, else the smaller CPU one.
 TF_EXTRA := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo tf || echo tf-cpu)
 
-.PHONY: setup sandbox music-tools demo test test-fast smoke release lint benchmark clean
+.PHONY: setup sandbox music-tools demo test test-fast smoke release lint benchmark colab-check colab-compare clean
 
 setup: $(VENV)/.installed sandbox music-tools
 
@@ -53,6 +53,16 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check course_utils grader tests benchmarks
+
+# Every lab and the grading notebook in Colab's runtime (../shared/colab/pip-freeze.gpu.txt, with the local
+# Python): see the README's "Colab's runtime as a test environment". Reuses build/colab/ between runs.
+COLAB_FREEZE ?= $(abspath ../shared/colab/pip-freeze.gpu.txt)
+colab-check: setup
+	$(PY) -m grader.colab_runtime check --freeze $(COLAB_FREEZE)
+
+# What a new Colab freeze (NEW=<path or URL>) changes for the labs.
+colab-compare: setup
+	$(PY) -m grader.colab_runtime compare $(NEW) --current $(COLAB_FREEZE)
 
 benchmark: setup
 	$(PY) benchmarks/lab1.py
