@@ -92,6 +92,30 @@ def manifest_files(manifest: str) -> dict[str, RemoteFile]:
     return files
 
 
+RELEASE_ASSETS = _MANIFESTS / "release_assets.csv"
+"""Files the course publishes with its GitHub release (``make release`` builds them and writes this table):
+one row per dataset, columns :data:`RELEASE_ASSET_FIELDS`; ``repository`` and ``tag`` come from ``course.toml``."""
+RELEASE_ASSET_FIELDS = ("dataset", "file", "bytes", "sha256", "repository", "tag")
+
+
+def read_release_assets(path: Path = RELEASE_ASSETS) -> dict[str, dict[str, str]]:
+    """The rows of the release-asset table, by dataset name."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["dataset"]: row for row in csv.DictReader(handle)}
+
+
+def release_asset_url(row: dict[str, str]) -> str:
+    """Where GitHub serves an asset: ``<repository>/releases/download/<tag>/<file>``."""
+    return f"{row['repository']}/releases/download/{row['tag']}/{row['file']}"
+
+
+def _release_asset(dataset: str) -> tuple[RemoteFile, ...]:
+    row = read_release_assets()[dataset]
+    return (RemoteFile(row["file"], row["sha256"], int(row["bytes"]), (release_asset_url(row),)),)
+
+
 def _mirrored(name: str, sha256: str, size: int, *bases: str) -> RemoteFile:
     return RemoteFile(name, sha256, size, tuple(base + name for base in bases))
 
@@ -235,6 +259,16 @@ REGISTRY: dict[str, Dataset] = {
             manifest="tinyimagenet_val_negatives.tsv.gz",
         ),
         Dataset(
+            name="lab3_faces_packed",
+            description=("Lab 3's UTKFace faces and Tiny ImageNet non-faces as one file: 64x64 uint8 RGB images "
+                         "with their names and groups (NumPy .npz), built by `make release` from the two "
+                         "datasets above and published with the course's GitHub release (course_utils.faces)."),
+            license="the terms of UTKFace and of ImageNet: non-commercial research and education only",
+            citation=("Z. Zhang, Y. Song and H. Qi, CVPR 2017 (UTKFace); O. Russakovsky et al., IJCV 115, 2015 "
+                      "(ImageNet; Stanford CS231N Tiny ImageNet)."),
+            files=_release_asset("lab3_faces_packed"),
+        ),
+        Dataset(
             name="cora",
             description=("Cora citation network in the Planetoid split: 2,708 papers, 1,433 binary word features, "
                          "7 classes, the citation lists; 140 training, 500 validation and 1,000 test nodes "
@@ -280,7 +314,21 @@ def _verified(path: Path, remote: RemoteFile) -> Path:
     return path
 
 
-def _download(remote: RemoteFile, target: Path, timeout: float) -> list[str]:
+def _copy(response, target, remote: RemoteFile, progress: bool) -> None:
+    """Copy a download to ``target``, with a progress bar in bytes when ``progress``."""
+    if not progress:
+        shutil.copyfileobj(response, target)
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=remote.size, unit="B", unit_scale=True, unit_divisor=1024,
+              desc=f"downloading {remote.name}") as bar:
+        for block in iter(lambda: response.read(1 << 20), b""):
+            target.write(block)
+            bar.update(len(block))
+
+
+def _download(remote: RemoteFile, target: Path, timeout: float, progress: bool = False) -> list[str]:
     """Try each URL in turn; return the errors of those that failed (empty on success)."""
     errors = []
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -288,7 +336,7 @@ def _download(remote: RemoteFile, target: Path, timeout: float) -> list[str]:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
-                    shutil.copyfileobj(response, partial)
+                    _copy(response, partial, remote, progress)
             _verified(Path(partial.name), remote)
             os.replace(partial.name, target)
             return []
@@ -299,8 +347,9 @@ def _download(remote: RemoteFile, target: Path, timeout: float) -> list[str]:
     return errors
 
 
-def fetch(dataset: str, filename: str, *, download: bool = True, timeout: float = 30.0) -> Path:
-    """Return the local path of one verified dataset file, downloading it if needed.
+def fetch(dataset: str, filename: str, *, download: bool = True, timeout: float = 30.0,
+          progress: bool = False) -> Path:
+    """Return the local path of one verified dataset file, downloading it if needed (``progress``: with a bar).
 
     Raises :class:`DataUnavailableError` when the file is neither in
     ``COURSE_DATA_DIR`` nor in the cache and cannot be downloaded.
@@ -312,7 +361,7 @@ def fetch(dataset: str, filename: str, *, download: bool = True, timeout: float 
     cached = cache_dir() / dataset / filename
     if cached.is_file():
         return _verified(cached, remote)
-    errors = _download(remote, cached, timeout) if download else ["downloads disabled"]
+    errors = _download(remote, cached, timeout, progress) if download else ["downloads disabled"]
     if not errors:
         return cached
     raise DataUnavailableError(

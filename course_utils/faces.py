@@ -4,18 +4,24 @@
 detector and a separate evaluation set whose faces carry a group label
 (lighter / darker skin x female / male, see :data:`GROUPS`). Images stay
 **uint8** (0..255) so that a 110,000-image training set fits in memory; convert
-a batch at a time with :func:`to_float`. Three sources, picked by ``source`` or
+a batch at a time with :func:`to_float`. Four sources, picked by ``source`` or
 by ``$COURSE_FACES_SOURCE``:
 
 ``"utkface"``
-    Real photographs in the setting of Amini et al. (2019): faces from UTKFace
-    (registered dataset ``utkface_aligned_cropped``) of which darker-skinned faces
-    are a planted minority (:data:`DARKER_SHARE` of the training faces), non-faces
+    Real photographs in the setting of Amini et al. (2019), the setting of the lab's text:
+    faces from UTKFace (registered dataset ``utkface_aligned_cropped``) of which darker-skinned
+    faces are a planted minority (:data:`DARKER_SHARE` of the training faces), non-faces
     from Tiny ImageNet (``tinyimagenet_val_negatives``), and a balanced evaluation
     set (:data:`EVAL_PER_GROUP` faces per group) that shares no image, and no
-    byte-identical copy of an image, with training. Files come from
-    ``$COURSE_DATA_DIR``, the cache or a download (pinned GitHub commits), each checked
-    against the sha256 in the registry's manifest.
+    byte-identical copy of an image, with training. Image files come from
+    ``$COURSE_DATA_DIR``, the cache or a download one by one (pinned GitHub commits), each
+    checked against the sha256 in the registry's manifest.
+``"packed"``
+    The same images, split and order as ``"utkface"`` at 64x64, from one file: the packed
+    archive (registered dataset ``lab3_faces_packed``, :func:`pack_faces`) that ``make release``
+    builds from the data folder and the course publishes with its GitHub release. It is
+    downloaded once with a progress bar and checked against the sha256 in
+    ``course_utils/data/release_assets.csv`` before use.
 ``"mit"``
     The training file of MIT 6.S191's debiasing lab, ``train_face.h5``: about
     110,000 64x64 images, CelebA faces and ImageNet non-faces. Its upstream link
@@ -31,8 +37,10 @@ by ``$COURSE_FACES_SOURCE``:
     for when no real data is available. Only good for testing the code path.
 
 ``"auto"`` (the default) takes ``"utkface"`` when its folders are in ``COURSE_DATA_DIR``;
-else ``"mit"`` when its file is found (or, with ``download=True``, can be downloaded);
-else ``"utkface"`` by download; else ``"synthetic"`` with a warning.
+else ``"packed"`` (cached, or downloaded with ``download=True``); else, with ``download=True``,
+``"utkface"`` file by file; else ``"synthetic"`` with a warning. It never takes ``"mit"``: that
+file trains another experiment than the text describes, so it is used only when asked for.
+Every :class:`FaceData` names its source and what it changes (:meth:`FaceData.summary`).
 
 Skin tone follows UTKFace's race **annotation** (White = lighter, Black = darker): a label
 given to each photograph by an algorithm checked by a person, not a measurement of skin tone
@@ -48,8 +56,10 @@ import shutil
 import tempfile
 import urllib.request
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -61,9 +71,13 @@ from course_utils.datasets import (
     fetch,
     fetch_many,
     manifest_files,
+    read_release_assets,
     read_verified,
     sha256_of,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 GROUPS = ("LF", "LM", "DF", "DM")
 """Evaluation groups: Lighter/Darker skin x Female/Male (the labels of the MIT test faces)."""
@@ -73,6 +87,9 @@ NOT_A_FACE = -1
 
 UTKFACE = "utkface_aligned_cropped"
 NEGATIVES = "tinyimagenet_val_negatives"
+PACKED = "lab3_faces_packed"
+PACKED_SIZE = 64
+"""Side in pixels of the images of the packed archive."""
 DARKER_SHARE = 0.04
 """Share of darker-skinned (UTKFace race "Black") faces among the training faces: a planted minority."""
 EVAL_PER_GROUP = 450
@@ -245,21 +262,90 @@ def utkface_available() -> bool:
 
 def load_utkface(size: int = 64, *, darker_share: float = DARKER_SHARE, eval_per_group: int = EVAL_PER_GROUP,
                  max_train_faces: int | None = None, split_seed: int = 0, download: bool = True) -> FaceData:
-    """The offline set of :func:`utkface_split` (see there), read and resized to ``size`` pixels."""
+    """The offline set of :func:`utkface_split` (see there), read from the image files and resized to ``size``."""
+    return _utkface_data(
+        lambda dataset, names: read_images(dataset, list(names), size, download=download),
+        f"image files, {size}x{size}", darker_share=darker_share, eval_per_group=eval_per_group,
+        max_train_faces=max_train_faces, split_seed=split_seed)
+
+
+def _utkface_data(read: Callable[[str, Sequence[str]], np.ndarray], origin: str, *, darker_share: float,
+                  eval_per_group: int, max_train_faces: int | None, split_seed: int) -> FaceData:
+    """The set of :func:`utkface_split` with ``read(dataset, names)`` giving uint8 images ``(len(names), s, s, 3)``."""
     split = utkface_split(darker_share=darker_share, eval_per_group=eval_per_group, max_train_faces=max_train_faces,
                           split_seed=split_seed, eval_negatives=min(EVAL_NEGATIVES, 4 * eval_per_group))
     rng = np.random.default_rng(split_seed)
-
-    def read(dataset, names):
-        return read_images(dataset, list(names), size, download=download)
-
     x_train, y_train, g_train = _joined(read(UTKFACE, split.train_faces), np.array(split.train_groups),
                                         read(NEGATIVES, split.train_negatives), rng.permutation)
     x_eval, y_eval, g_eval = _joined(read(UTKFACE, split.eval_faces), np.array(split.eval_groups),
                                      read(NEGATIVES, split.eval_negatives), None)
     share = np.isin(g_train, [2, 3]).sum() / y_train.sum()
     return FaceData(x_train, y_train, g_train, x_eval, y_eval, g_eval,
-                    f"utkface + tiny imagenet ({size}x{size}, darker faces {share:.1%} of training faces)")
+                    f"utkface + tiny imagenet ({origin}): darker-skinned faces are {share:.1%} of the training "
+                    "faces, the setting of the lab's text, group plots and benchmark table")
+
+
+# ---------------------------------------------------------------------------------------------
+# the packed archive: the same set in one checksummed file
+
+def pack_faces(target: Path, split: Split | None = None) -> Path:
+    """Write the packed archive of ``split`` (default: the lab's, :func:`utkface_split`'s defaults) to ``target``.
+
+    A NumPy ``.npz`` with ``images`` uint8 ``(n, 64, 64, 3)`` (:data:`PACKED_SIZE`, resized as
+    :func:`load_utkface` does) and ``names`` ``(n,)``, ``"<dataset>/<file>"``: every face and non-face
+    of the split once, faces first, each part sorted by name. The names carry what the lab needs:
+    the dataset is the label, a UTKFace name holds the group, :func:`utkface_split` places it.
+    Images are read from ``$COURSE_DATA_DIR`` or the cache, never downloaded, each file sha256-checked.
+    The same inputs give the same bytes (fixed zip timestamps, fixed order). Returns ``target``.
+    """
+    split = split or utkface_split()
+    parts = [(UTKFACE, sorted(split.train_faces + split.eval_faces)),
+             (NEGATIVES, sorted(split.train_negatives + split.eval_negatives))]
+    images = np.concatenate([read_images(dataset, names, PACKED_SIZE, download=False) for dataset, names in parts])
+    names = np.array([f"{dataset}/{name}" for dataset, part in parts for name in part])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, array in (("images", images), ("names", names)):
+            entry = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(entry, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, array, allow_pickle=False)
+    return target
+
+
+def load_packed(size: int = PACKED_SIZE, *, darker_share: float = DARKER_SHARE,
+                eval_per_group: int = EVAL_PER_GROUP, max_train_faces: int | None = None, split_seed: int = 0,
+                download: bool = True) -> FaceData:
+    """The set of :func:`load_utkface` from the packed archive, one file fetched with a progress bar.
+
+    The file comes from ``$COURSE_DATA_DIR/lab3_faces_packed/``, the cache or the course's GitHub
+    release, and is checked against its sha256 before use. At ``size=64`` the arrays equal
+    :func:`load_utkface`'s; at a smaller ``size`` each 64x64 image is resized. The archive holds the
+    lab's split (``split_seed=0``, ``darker_share=DARKER_SHARE``, at most :data:`EVAL_PER_GROUP`
+    evaluation faces per group, any ``max_train_faces``): other arguments raise :class:`ValueError`.
+    """
+    if size > PACKED_SIZE:
+        raise ValueError(f"the packed archive holds {PACKED_SIZE}x{PACKED_SIZE} images; for size={size} "
+                         "use source='utkface'")
+    remote = REGISTRY[PACKED].files[0]
+    path = fetch(PACKED, remote.name, download=download, timeout=60.0, progress=True)
+    with np.load(path) as packed:
+        images = packed["images"]
+        row = {name: k for k, name in enumerate(packed["names"].tolist())}
+
+    def read(dataset: str, names: Sequence[str]) -> np.ndarray:
+        missing = [name for name in names if f"{dataset}/{name}" not in row]
+        if missing:
+            raise ValueError(f"the packed archive has no {dataset}/{missing[0]}: it holds the lab's split "
+                             f"(split_seed=0, darker_share={DARKER_SHARE}, at most {EVAL_PER_GROUP} evaluation "
+                             "faces per group); for another split use source='utkface'")
+        chosen = images[[row[f"{dataset}/{name}"] for name in names]]
+        return chosen if size == PACKED_SIZE else np.stack([_to_square_rgb(image, size) for image in chosen])
+
+    tag = read_release_assets()[PACKED]["tag"]
+    return _utkface_data(read, f"packed archive {remote.name} of release {tag}, {size}x{size}",
+                         darker_share=darker_share, eval_per_group=eval_per_group,
+                         max_train_faces=max_train_faces, split_seed=split_seed)
 
 
 def _joined(faces, groups, negatives, permutation):
@@ -369,7 +455,9 @@ def load_mit(size: int = 64, *, max_train: int | None = None, download: bool = T
     y_train = labels.reshape(-1).astype(np.float32)
     x_eval, y_eval, g_eval = load_eval_set(size, per_group=eval_per_group, download=download, split_seed=seed)
     return FaceData(x_train, y_train, np.full(len(y_train), NOT_A_FACE, np.int64), x_eval, y_eval, g_eval,
-                    f"mit train_face.h5 ({len(y_train)} images, {size}x{size}); evaluation: utkface + tiny imagenet")
+                    f"mit train_face.h5 (CelebA faces and ImageNet non-faces, {len(y_train)} images, {size}x{size}, "
+                    f"no skin-tone labels): the group plots and the text's table describe the UTKFace setting, "
+                    f"not this one; evaluation: the first {eval_per_group} UTKFace faces per group")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,7 +518,7 @@ def load_synthetic(size: int = 32, *, n_train_faces: int = 600, eval_per_group: 
 
 def load_faces(size: int = 64, *, source: str | None = None, download: bool = True,
                max_train: int | None = None, eval_per_group: int = EVAL_PER_GROUP, split_seed: int = 0) -> FaceData:
-    """Load the lab's face data; ``source`` is ``"auto"``, ``"utkface"``, ``"mit"`` or ``"synthetic"``.
+    """Load the lab's face data; ``source`` is ``"auto"``, ``"utkface"``, ``"packed"``, ``"mit"`` or ``"synthetic"``.
 
     ``source=None`` reads ``$COURSE_FACES_SOURCE`` (default ``"auto"``, see the module
     docstring). ``max_train`` caps the number of training faces (UTKFace) or images (MIT file);
@@ -438,29 +526,27 @@ def load_faces(size: int = 64, *, source: str | None = None, download: bool = Tr
     :data:`COLAB_EVAL_PER_GROUP` with the MIT file).
     """
     source = (source or os.environ.get("COURSE_FACES_SOURCE") or "auto").strip().lower()
-
-    def utkface(download=download):
-        return load_utkface(size, eval_per_group=eval_per_group, max_train_faces=max_train, split_seed=split_seed,
-                            download=download)
-
-    def mit():
-        return load_mit(size, max_train=max_train, download=download, seed=split_seed,
-                        eval_per_group=min(eval_per_group, COLAB_EVAL_PER_GROUP))
-
-    if source in ("utkface", "mit"):
-        return utkface() if source == "utkface" else mit()
-    if source == "synthetic":
-        return load_synthetic(size, seed=split_seed)
+    options = dict(eval_per_group=eval_per_group, max_train_faces=max_train, split_seed=split_seed)
+    loaders = {
+        "utkface": lambda: load_utkface(size, download=download, **options),
+        "packed": lambda: load_packed(size, download=download, **options),
+        "mit": lambda: load_mit(size, max_train=max_train, download=download, seed=split_seed,
+                                eval_per_group=min(eval_per_group, COLAB_EVAL_PER_GROUP)),
+        "synthetic": lambda: load_synthetic(size, seed=split_seed),
+    }
+    if source in loaders:
+        return loaders[source]()
     if source != "auto":
-        raise ValueError(f"unknown face data source {source!r}; use auto, utkface, mit or synthetic")
+        raise ValueError(f"unknown face data source {source!r}; use auto, {', '.join(loaders)}")
     if utkface_available():
-        return utkface()
+        return loaders["utkface"]()
     try:
-        return mit()
+        return loaders["packed"]()
     except DataUnavailableError as error:
         if download:
-            warnings.warn(f"{error}\nUsing the UTKFace faces instead.", stacklevel=2)
-            return utkface()
-    warnings.warn("No real face data found (no train_face.h5, no UTKFace folder in COURSE_DATA_DIR): "
-                  "using a generated fixture. Results say nothing about real faces.", stacklevel=2)
-    return load_synthetic(size, seed=split_seed)
+            warnings.warn(f"{error}\nDownloading the UTKFace and Tiny ImageNet image files one by one instead "
+                          "(the same data, slower).", stacklevel=2)
+            return loaders["utkface"]()
+    warnings.warn("No real face data found (no UTKFace folder in COURSE_DATA_DIR, no packed archive in the cache, "
+                  "downloads disabled): using a generated fixture. Results say nothing about real faces.", stacklevel=2)
+    return loaders["synthetic"]()

@@ -6,10 +6,16 @@ and every install line (``course-utils @ git+https://github.com/<owner>/<name>@<
 instructor's grading notebooks (``grader/colab/``) and ``README.md``, and into ``pyproject.toml``'s
 version and repository URL (and ``course_utils.__version__``). Solution notebooks are not rewritten:
 whatever address their header names is replaced in the student version.
+
+Releasing all labs also builds the files the course publishes with its GitHub release (Lab 3's packed
+face archive, from ``$COURSE_DATA_DIR``) into ``build/`` and records their size, sha256, repository and
+tag in ``course_utils/data/release_assets.csv``, which is how ``course_utils`` finds and checks them.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import shutil
@@ -27,6 +33,7 @@ from grader.labs import REPO, Lab
 
 NBGRADER_SECRETS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 SETTINGS = "course.toml"
+RELEASE_ASSETS = Path("course_utils/data/release_assets.csv")
 # Colab links to the course's own notebooks (under labs/ or grader/), and install lines of its own package:
 # links and installs of other projects are left alone.
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.+-]+/(?=(labs|grader)/)")
@@ -149,7 +156,7 @@ def release(lab: Lab) -> Path:
 def stamped_files(root: Path = REPO) -> list[Path]:
     """Files outside ``labs/`` that name the course's address: README, instructor notebooks, package metadata."""
     return [root / "README.md", *sorted((root / "grader").glob("*.ipynb")), root / "pyproject.toml",
-            root / "course_utils" / "__init__.py"]
+            root / "course_utils" / "__init__.py", root / RELEASE_ASSETS]
 
 
 def stamp_project(root: Path = REPO) -> list[Path]:
@@ -168,6 +175,8 @@ def stamp_project(root: Path = REPO) -> list[Path]:
             new = re.sub(r'(?m)^Repository = ".*"$', f'Repository = "{settings.repository}"', new, count=1)
         elif path.name == "__init__.py":
             new = re.sub(r'(?m)^__version__ = ".*"$', f'__version__ = "{settings.version}"', text, count=1)
+        elif path.name == RELEASE_ASSETS.name:
+            new = _asset_table(_asset_rows(text), repository=settings.repository, tag=settings.tag)
         else:
             new = stamp(text, settings)
         if new != text:
@@ -180,11 +189,56 @@ def release_all(labs: list[Lab], remove_stale: bool = True) -> list[Path]:
     """Release ``labs`` and stamp the project files; with ``remove_stale``, remove released labs whose
     solution is gone. Returns every file written."""
     paths = [release(lab) for lab in labs]
+    root = labs[0].root if labs else REPO
     if labs and remove_stale:
-        for folder in (labs[0].root / "labs").glob("lab*_*"):
+        for folder in (root / "labs").glob("lab*_*"):
             if folder.is_dir() and folder.name not in {lab.name for lab in labs}:
                 shutil.rmtree(folder)
-    return paths + stamp_project(labs[0].root if labs else REPO)
+    return paths + stamp_project(root) + build_release_assets(root)
+
+
+def _asset_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _asset_table(rows: list[dict[str, str]], **changes: str) -> str:
+    """The text of ``release_assets.csv`` with ``rows``, each updated with ``changes``."""
+    from course_utils.datasets import RELEASE_ASSET_FIELDS
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, RELEASE_ASSET_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**row, **changes} for row in rows)
+    return out.getvalue()
+
+
+def build_release_assets(root: Path = REPO) -> list[Path]:
+    """Build Lab 3's packed face archive into ``build/`` and record it in ``release_assets.csv``.
+
+    The archive (:func:`course_utils.faces.pack_faces`, about 200 MB, a minute or two) is built from
+    ``$COURSE_DATA_DIR``; without the UTKFace and Tiny ImageNet folders there nothing is built and a note
+    says so. Returns the files written: the archive to upload to the GitHub release of ``course.toml``'s
+    tag, and the table.
+    """
+    from course_utils import faces
+    from course_utils.datasets import sha256_of
+
+    table = root / RELEASE_ASSETS
+    rows = _asset_rows(table.read_text())
+    row = next(row for row in rows if row["dataset"] == faces.PACKED)
+    if not faces.utkface_available():
+        print(f"note: COURSE_DATA_DIR holds no UTKFace and Tiny ImageNet folders, so {row['file']} was not built; "
+              f"{RELEASE_ASSETS} keeps the sha256 of the last build")
+        return []
+    settings = read_settings(root)
+    started = time.monotonic()
+    archive = faces.pack_faces(root / "build" / row["file"])
+    row.update(bytes=str(archive.stat().st_size), sha256=sha256_of(archive))
+    table.write_text(_asset_table(rows, repository=settings.repository, tag=settings.tag))
+    print(f"built {archive.relative_to(root)} ({archive.stat().st_size / 1e6:.0f} MB) in "
+          f"{time.monotonic() - started:.0f} s: upload it to the GitHub release {settings.tag} of "
+          f"{settings.repository}")
+    return [archive, table]
 
 
 class PublicCheckFailed(RuntimeError):
