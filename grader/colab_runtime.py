@@ -367,6 +367,7 @@ class ColabRuntime:
         if not stamp.exists() or stamp.read_text() != "\n".join(sorted(wanted)):
             _pip(self.python, "install", "-c", self.constraints, *sorted(wanted))
             stamp.write_text("\n".join(sorted(wanted)))
+        _pip(self.python, "uninstall", "--yes", "course-utils")  # left by an interrupted run, if any
         shipped = installed(self.python)
         off = [f"{name} {version} (Colab: {self.freeze.pins[name]})" for name, version in shipped.items()
                if name in self.freeze.pins and version != self.freeze.pins[name]]
@@ -380,7 +381,7 @@ class ColabRuntime:
         for requirement in sorted(set(self.requirements.values())):
             report = dry_run(self.python, [point_at_wheel(requirement, self.wheel)])
             problems += [f"{requirement.split(' @')[0]} would replace {change}"
-                         for change in changed_packages(report, shipped)]
+                         for change in changed_packages(report, {**self.freeze.pins, **shipped})]
         return problems
 
     def execute(self, notebook, work: Path, env: dict[str, str], timeout: int = 1800) -> None:

@@ -138,3 +138,14 @@ def test_stand_in_imports_google_colab_in_the_kernel_and_apt_get_installs_nothin
 def test_installed_lists_canonical_names():
     packages = colab_runtime.installed(Path(sys.executable))
     assert packages["jupyter-client"] == version("jupyter_client") and packages["nbformat"] == version("nbformat")
+
+
+def test_a_floor_colab_does_not_meet_fails_the_resolution(tmp_path):
+    """pip's dry run with the freeze as constraints: IPython >= 8 against Colab's 7.34 is refused, >= 7.34 is not."""
+    pins = tmp_path / "constraints.txt"
+    pins.write_text(constraints(SAMPLE_FREEZE))
+    options = ("--ignore-installed", "--no-deps", "-c", str(pins))
+    with pytest.raises(SystemExit, match="pip cannot install ipython>=8"):
+        colab_runtime.dry_run(Path(sys.executable), ["ipython>=8"], *options)
+    report = colab_runtime.dry_run(Path(sys.executable), ["ipython>=7.34"], *options)
+    assert [(i["metadata"]["name"], i["metadata"]["version"]) for i in report["install"]] == [("ipython", "7.34.0")]
