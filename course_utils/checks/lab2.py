@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from course_utils.checks import array_problem, public_check, require, require_no_shortcut, training_call_problem
+from course_utils.checks import Problem, array_problem, public_check, require, require_no_shortcut
 
 TOLERANCE = 1e-5
 CNN_LAYERS = [
@@ -55,6 +55,30 @@ CONFUSION_SHORTCUTS = _shortcuts(
     ("metrics.confusion_matrix", "math.confusion_matrix", "tensorflow.confusion_matrix"),
     "count the (true, predicted) pairs with NumPy",
 )
+# The same shortcuts seen by what runs (every alias, getattr lookup and API that reaches them): TensorFlow's
+# convolution and pooling kernels are what tf.nn, tf.raw_ops, keras.ops and Keras layers all end in.
+_CONV_ADVICE = "a ready-made convolution, however it is reached, is not allowed: sum over the filter offsets with NumPy"
+_POOL_ADVICE = "a ready-made pooling, however it is reached, is not allowed: take the maximum over the window offsets"
+CONV_CALLS = {**_shortcuts(("tensorflow.python.ops.gen_nn_ops.conv2d", "tensorflow.python.ops.gen_nn_ops.conv2d_v2",
+                            "tensorflow.python.ops.gen_nn_ops.depthwise_conv2d_native", "scipy.signal.correlate",
+                            "scipy.signal.convolve", "scipy.signal.correlate2d", "scipy.signal.convolve2d",
+                            "scipy.signal.fftconvolve", "scipy.ndimage.correlate", "scipy.ndimage.convolve"),
+                           _CONV_ADVICE)}
+POOL_CALLS = _shortcuts(("tensorflow.python.ops.gen_nn_ops.max_pool", "tensorflow.python.ops.gen_nn_ops.max_pool_v2",
+                         "tensorflow.python.ops.gen_nn_ops.max_pool_with_argmax", "scipy.ndimage.maximum_filter",
+                         "skimage.measure.block_reduce"), _POOL_ADVICE)
+CONFUSION_CALLS = _shortcuts(("tensorflow.math.confusion_matrix", "sklearn.metrics.confusion_matrix"),
+                             "a ready-made confusion matrix is not allowed: count the pairs with NumPy")
+
+
+def _call_watched(function: Callable, calls: dict[str, str], exercise: str, *args, **kwargs):
+    """``function(*args, **kwargs)``; stop the check when it ran one of the library functions ``calls`` forbids."""
+    from course_utils.checks.source import call_watched
+
+    value, called = call_watched(function, calls, *args, **kwargs)
+    for name in called:
+        raise Problem(f"{exercise} must not use `{name}`: {calls[name]}")
+    return value
 
 
 @public_check
@@ -75,7 +99,7 @@ def prepare_problem(out, images) -> str | None:
     n, height, width = images.shape
     if not isinstance(out, np.ndarray):
         return f"return a NumPy array, not {type(out).__name__}"
-    if out.shape == (n, 1, height, width):
+    if out.shape == (n, 1, height, width) != (n, height, width, 1):
         return (f"the result has shape {out.shape}: the channel axis goes last (channels-last, NHWC), "
                 f"shape {(n, height, width, 1)}")
     if out.shape != (n, height, width, 1):
@@ -92,11 +116,21 @@ def _out_size(size: int, k: int, stride: int, padding: str) -> int:
     return (size - k) // stride + 1 if padding == "valid" else -(-size // stride)
 
 
-def _pads(height: int, width: int, k_h: int, k_w: int, stride: int, padding: str, swap: bool = False):
-    """((top, bottom), (left, right)) zero rows and columns of the rules in the notebook (``swap``: split reversed)."""
+def _pads(height: int, width: int, k_h: int, k_w: int, stride: int, padding: str, swap: bool = False,
+          stride_blind: bool = False):
+    """((top, bottom), (left, right)) zero rows and columns of the rules in the notebook.
+
+    ``swap``: the split reversed (the extra zero on top); ``stride_blind``: the total computed as for stride 1,
+    k - 1, the habit of "same" padding without a stride.
+    """
     pads = []
     for size, k in ((height, k_h), (width, k_w)):
-        total = 0 if padding == "valid" else max((_out_size(size, k, stride, padding) - 1) * stride + k - size, 0)
+        if padding == "valid":
+            total = 0
+        elif stride_blind:
+            total = k - 1
+        else:
+            total = max((_out_size(size, k, stride, padding) - 1) * stride + k - size, 0)
         pads.append((total - total // 2, total // 2) if swap else (total // 2, total - total // 2))
     return pads
 
@@ -126,11 +160,16 @@ def _shape_hint(shape, expected, x_shape, k_h, k_w, stride, padding, name) -> st
     return f" Expected out_h, out_w = {tuple(expected[1:3])} from the rules above the exercise."
 
 
-def conv_problem(got, x, w, stride: int, padding: str, *, what: str) -> str | None:
+_BLIND_PADDING = ("with stride s, 'same' pads p = max((ceil(H / s) - 1) * s + k - H, 0) rows in total, "
+                  "not k - 1 as for stride 1 (and the same rule for columns).")
+_SPLIT = "p // 2 zeros before (top, left) and the rest after."
+
+
+def conv_problem(got, x, w, stride: int, padding: str, *, what: str, tolerance: float = TOLERANCE) -> str | None:
     """What is wrong with ``got`` as conv2d(x, w, stride, padding), or None (shared with the hidden check)."""
     tf = _tf()
     expected = tf.nn.conv2d(x, w, strides=stride, padding=padding.upper()).numpy()
-    problem = array_problem(got, expected, what=what, atol=TOLERANCE, rtol=TOLERANCE)
+    problem = array_problem(got, expected, what=what, atol=tolerance, rtol=tolerance)
     if problem is None:
         return None
     k_h, k_w = w.shape[:2]
@@ -145,13 +184,19 @@ def conv_problem(got, x, w, stride: int, padding: str, *, what: str) -> str | No
         return sum(patch @ kernel[a, b] for a, b, patch in _windows(x, k_h, k_w, step, pads, out_h, out_w))
 
     pads = _pads(x.shape[1], x.shape[2], k_h, k_w, stride, padding)
+    swapped = variant(w, stride, _pads(x.shape[1], x.shape[2], k_h, k_w, stride, padding, swap=True))
+    blind = variant(w, stride, _pads(x.shape[1], x.shape[2], k_h, k_w, stride, padding, stride_blind=True))
+    padding_hints = {"The padding ignores the stride: " + _BLIND_PADDING: blind,
+                     "The padding is split the wrong way round: " + _SPLIT: swapped}
+    if np.array_equal(swapped, blind):   # the unread extra row hides which of the two it is
+        padding_hints = {"The padding ignores the stride, or is split the wrong way round (both give this result "
+                         "here): " + _BLIND_PADDING + " And " + _SPLIT: swapped}
     hints = {
         "It matches the result with the filter flipped: deep-learning convolution does not flip it.":
             variant(w[::-1, ::-1], stride, pads),
         "The filter moves by 1 pixel instead of the stride: output (i, j) reads input (i*stride + a, "
         "j*stride + b).": variant(w, 1, pads),
-        "The padding is split the wrong way round: p // 2 zeros before (top, left) and the rest after.":
-            variant(w, stride, _pads(x.shape[1], x.shape[2], k_h, k_w, stride, padding, swap=True)),
+        **padding_hints,
     }
     for hint, value in hints.items():
         if array_problem(got, value, atol=TOLERANCE, rtol=TOLERANCE) is None:
@@ -162,8 +207,8 @@ def conv_problem(got, x, w, stride: int, padding: str, *, what: str) -> str | No
     return problem
 
 
-CONV_CASES = [((3, 3), 1, "valid"), ((3, 3), 2, "valid"), ((3, 3), 1, "same"), ((3, 3), 2, "same"),
-              ((4, 2), 1, "same")]
+CONV_CASES = [((3, 3), 1, "valid"), ((3, 3), 2, "valid"), ((3, 3), 1, "same"), ((4, 2), 1, "same"),
+              ((3, 3), 2, "same"), ((2, 3), 3, "same")]
 
 
 @public_check
@@ -175,12 +220,18 @@ def check_conv2d(conv2d: Callable) -> None:
     for kernel, stride, padding in CONV_CASES:
         w = rng.normal(size=(*kernel, 3, 4))
         x_before, w_before = x.copy(), w.copy()
-        got = conv2d(x, w, stride=stride, padding=padding)
+        got = _call_watched(conv2d, CONV_CALLS, "conv2d (by hand)", x, w, stride=stride, padding=padding)
+        require(isinstance(got, np.ndarray), f"conv2d returned {type(got).__name__}: return a NumPy array")
         problem = conv_problem(got, x, w, stride, padding, what=f"conv2d(x, w, stride={stride}, padding={padding!r}) "
                                f"with x of shape {x.shape} and w of shape {w.shape}")
         require(problem is None, str(problem))
         require(np.array_equal(x, x_before) and np.array_equal(w, w_before),
                 "conv2d changed its input arrays; pad a copy (np.pad returns a new array)")
+    x32, w32 = x[:1, :5].astype(np.float32), rng.normal(size=(2, 2, 3, 2)).astype(np.float32)
+    got = conv2d(x32, w32, stride=2, padding="same")
+    problem = conv_problem(got, x32.astype(np.float64), w32.astype(np.float64),
+                           2, "same", what="conv2d of float32 arrays (stride 2, 'same')", tolerance=1e-3)
+    require(problem is None, str(problem))
 
 
 def pool_problem(got, x, pool_size: int, stride: int, padding: str, *, what: str) -> str | None:
@@ -212,6 +263,8 @@ def pool_problem(got, x, pool_size: int, stride: int, padding: str, *, what: str
         "That is the mean of each window (average pooling): take the maximum.": variant(stride, pads, reduce=np.mean),
         "The window moves by 1 pixel instead of the stride: output (i, j) reads input (i*stride + a, "
         "j*stride + b).": variant(1, pads),
+        "The padding ignores the stride: " + _BLIND_PADDING: variant(
+            stride, _pads(x.shape[1], x.shape[2], pool_size, pool_size, stride, padding, stride_blind=True)),
         "The padding is split the wrong way round: p // 2 before (top, left) and the rest after.": variant(
             stride, _pads(x.shape[1], x.shape[2], pool_size, pool_size, stride, padding, swap=True)),
     }
@@ -228,15 +281,58 @@ def check_max_pool2d(max_pool2d: Callable) -> None:
     rng = np.random.default_rng(22)
     x = rng.normal(size=(2, 7, 9, 3)) - 1.0  # mostly negative: zero padding would show up
     x_before = x.copy()
-    problem = pool_problem(max_pool2d(x), x, 2, 2, "valid", what="max_pool2d(x) with defaults (pool_size=2, "
+    pooled = _call_watched(max_pool2d, POOL_CALLS, "max_pool2d (by hand)", x)
+    problem = pool_problem(pooled, x, 2, 2, "valid", what="max_pool2d(x) with defaults (pool_size=2, "
                            f"stride=pool_size, 'valid') for x of shape {x.shape}")
     require(problem is None, str(problem))
-    for pool_size, stride, padding in [(3, 1, "valid"), (2, 3, "valid"), (3, 2, "same"), (2, 1, "same")]:
+    for pool_size, stride, padding in [(3, 1, "valid"), (2, 3, "valid"), (3, 2, "same"), (2, 1, "same"),
+                                       (3, 3, "same")]:
         got = max_pool2d(x, pool_size=pool_size, stride=stride, padding=padding)
         problem = pool_problem(got, x, pool_size, stride, padding, what=f"max_pool2d(x, pool_size={pool_size}, "
                                f"stride={stride}, padding={padding!r}) for x of shape {x.shape}")
         require(problem is None, str(problem))
     require(np.array_equal(x, x_before), "max_pool2d changed its input array")
+
+
+# Runs where the model lives (here, or in the student's kernel for the hidden check): plain data only.
+CNN_PROBE = '''
+def describe_cnn(model):
+    """Per layer: [class name, {setting: value}] for the settings the table fixes, as plain Python data."""
+    keys = ("filters", "kernel_size", "strides", "padding", "pool_size", "rate", "units", "use_bias", "dilation_rate")
+    layers = []
+    for layer in model.layers:
+        config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in layer.get_config().items() if k in keys}
+        if hasattr(layer, "activation"):
+            config["activation"] = getattr(layer.activation, "__name__", str(layer.activation))
+        layers.append([type(layer).__name__, config])
+    return layers
+'''
+
+
+def cnn_table(input_shape=(28, 28, 1), num_classes: int = 10, dropout: float = 0.5) -> list:
+    """The table's layers as :data:`CNN_PROBE`'s ``describe_cnn`` reports them."""
+    conv = {"kernel_size": [3, 3], "strides": [1, 1], "padding": "valid", "use_bias": True, "dilation_rate": [1, 1],
+            "activation": "relu"}
+    pool = {"pool_size": [2, 2], "strides": [2, 2], "padding": "valid"}
+    return [["Conv2D", {"filters": 32, **conv}], ["MaxPooling2D", pool], ["Conv2D", {"filters": 64, **conv}],
+            ["MaxPooling2D", pool], ["Flatten", {}], ["Dropout", {"rate": dropout}],
+            ["Dense", {"units": 128, "use_bias": True, "activation": "relu"}], ["Dropout", {"rate": dropout}],
+            ["Dense", {"units": num_classes, "use_bias": True, "activation": "softmax"}]]
+
+
+def cnn_config_problem(described: list, table: list, *, show_values: bool = True) -> str | None:
+    """The first layer setting of ``described`` (``describe_cnn``'s) that differs from ``table``, or None."""
+    kinds = [kind for kind, _ in described]
+    if kinds != [kind for kind, _ in table]:
+        return f"the model's layers are {kinds}, expected {CNN_LAYERS} (keras.Input is not a layer of the list)"
+    for index, ((kind, got), (_, want)) in enumerate(zip(described, table, strict=True)):
+        for key, value in want.items():
+            seen = got.get(key)
+            if seen != value and not (isinstance(value, float) and isinstance(seen, float)
+                                      and abs(seen - value) < 1e-9):
+                shown = f" is {seen!r}, the table asks for {value!r}" if show_values else " differs from the table"
+                return f"layer {index + 1} ({kind}): its {key}{shown}"
+    return None
 
 
 @public_check
@@ -286,119 +382,87 @@ def check_build_cnn(build_cnn: Callable) -> None:
     require(
         rates == [0.25, 0.25], f"build_cnn(dropout=0.25) has dropout rates {rates}, expected [0.25, 0.25]"
     )
-
-
-# A small stand-in CNN that records the `training` argument of every call. The checks build it here
-# for the expected values, and run the student's train_step on one (in the student's kernel, for the
-# hidden checks) built from the same source.
-PROBE_MODEL = '''
-import keras
-import numpy as np
-
-
-class RecordingCNN(keras.Model):
-    """Conv2D(tanh) + Flatten + Dense(softmax); remembers the `training` argument of each call."""
-
-    def __init__(self, input_shape, filters, kernel_size, num_classes):
-        super().__init__()
-        self.body = keras.Sequential([keras.Input(shape=tuple(input_shape)),
-                                      keras.layers.Conv2D(filters, kernel_size, activation="tanh"),
-                                      keras.layers.Flatten(), keras.layers.Dense(num_classes, activation="softmax")])
-        self.trainings = []
-
-    def call(self, x, training=None):
-        self.trainings.append(training)
-        return self.body(x, training=training)
-
-
-def probe_model(spec, weights):
-    model = RecordingCNN(*spec)
-    model.body.set_weights(weights)
-    return model
-
-
-def run_train_step(train_step, spec, weights, x, y, learning_rate):
-    """One train_step with SGD on a RecordingCNN: (loss, weights after the step, training arguments seen)."""
-    model = probe_model(spec, weights)
-    loss = train_step(model, keras.optimizers.SGD(learning_rate=learning_rate), x, y)
-    return (None if loss is None else np.asarray(loss), [np.asarray(v) for v in model.body.trainable_variables],
-            [str(t) for t in model.trainings])
-'''
-
-
-def _softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
-    """Mean cross-entropy of softmax(logits): what a loss with from_logits=True makes of probabilities."""
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return float(-np.mean(np.log(z[np.arange(len(y)), y] / z.sum(axis=1))))
-
-
-def train_step_case(seed: int, spec: tuple):
-    """Inputs (spec, weights, x, y, lr) for ``run_train_step`` and the expected values.
-
-    spec: (input_shape, filters, kernel_size, num_classes). Expected: a dict with the mean loss, the
-    weights after one SGD step, the summed loss and the loss with a second softmax (typical mistakes).
-    """
-    import keras
-
-    tf = _tf()
     namespace: dict = {}
-    exec(PROBE_MODEL, namespace)  # noqa: S102 (our own constant source)
-    rng = np.random.default_rng(seed)
-    shapes = [v.shape for v in namespace["RecordingCNN"](*spec).body.trainable_variables]
-    weights = [rng.normal(scale=0.5, size=shape).astype(np.float32) for shape in shapes]
-    x = rng.normal(size=(5, *spec[0])).astype(np.float32)
-    y = rng.integers(0, spec[3], size=5).astype(np.int64)
-    learning_rate = 0.1
-    model = namespace["probe_model"](spec, weights)
-    with tf.GradientTape() as tape:
-        probs = model(x, training=True)
-        per_example = keras.losses.sparse_categorical_crossentropy(y, probs)
-        loss = tf.reduce_mean(per_example)
-    grads = tape.gradient(loss, model.body.trainable_variables)
-    expected = {"loss": float(loss), "weights": [w - learning_rate * g.numpy() for w, g in zip(weights, grads)],
-                "sum": float(tf.reduce_sum(per_example)),
-                "softmax twice": _softmax_cross_entropy(probs.numpy(), y)}
-    return (list(spec), weights, x, y, learning_rate), expected
+    exec(CNN_PROBE, namespace)  # noqa: S102 (our own constant source)
+    problem = cnn_config_problem(namespace["describe_cnn"](model), cnn_table())
+    require(problem is None, str(problem))
 
 
-def train_step_problem(got, expected: dict, weights) -> str | None:
-    """What is wrong with (loss, new weights, trainings) from ``run_train_step``, or None (shared)."""
-    loss, new_weights, trainings = got
-    problem = training_call_problem(trainings, loss)
-    if problem:
-        return problem
-    if np.shape(loss) != ():
-        return f"the returned loss has shape {np.shape(loss)}; return the mean over the batch (a scalar)"
-    if abs(float(loss) - expected["sum"]) < 1e-4:
-        return "the loss is the sum over the batch; return the mean"
-    if abs(float(loss) - expected["softmax twice"]) < 1e-4:
-        return ("the loss applies a second softmax (from_logits=True) to outputs that are already probabilities: "
-                "use from_logits=False")
-    problem = array_problem(loss, expected["loss"], what="the returned loss (mean sparse categorical "
-                            "cross-entropy of the probabilities, computed before the update)",
-                            atol=TOLERANCE, rtol=TOLERANCE)
-    if problem:
-        return problem
-    if all(np.allclose(a, b) for a, b in zip(new_weights, weights)):
-        return "the weights did not change: call optimizer.apply_gradients(zip(grads, model.trainable_variables))"
-    for got_weight, want in zip(new_weights, expected["weights"]):
-        problem = array_problem(got_weight, want, what="a weight after one SGD step", atol=TOLERANCE,
-                                rtol=TOLERANCE)
-        if problem:
-            return (f"{problem}: take the gradients of the mean loss with respect to model.trainable_variables "
-                    "and pass them to optimizer.apply_gradients")
+def receptive_field_reference(kernel_sizes, strides) -> tuple[int, int]:
+    """(r_L, j_L) of the recurrence in the notebook: r_l = r_{l-1} + (k_l - 1) j_{l-1}, j_l = j_{l-1} s_l."""
+    size, jump = 1, 1
+    for kernel, stride in zip(kernel_sizes, strides, strict=True):
+        size, jump = size + (kernel - 1) * jump, jump * stride
+    return size, jump
+
+
+def _sizes_with(kernel_sizes, strides, jumps) -> int:
+    """1 + sum of (k_l - 1) * jumps[l]: the receptive field size for a given list of per-layer jumps."""
+    return 1 + sum((k - 1) * j for k, j in zip(kernel_sizes, jumps, strict=True))
+
+
+def _jumps(strides) -> list[int]:
+    """j_0, ..., j_L: the running products of the strides."""
+    jumps = [1]
+    for stride in strides:
+        jumps.append(jumps[-1] * stride)
+    return jumps
+
+
+RECEPTIVE_SIZE_MISTAKES = {
+    "start from r_0 = 1: an empty stack sees one pixel, and each layer adds to that":
+        lambda k, s: receptive_field_reference(k, s)[0] - 1,
+    "the strides are ignored: layer l widens the window by (k_l - 1) times the jump j_{l-1} of the layer below":
+        lambda k, s: _sizes_with(k, s, [1] * len(k)),
+    "layer l's own stride is counted: it widens the window by (k_l - 1) * j_{l-1}, the jump *before* its stride":
+        lambda k, s: _sizes_with(k, s, _jumps(s)[1:]),
+    "each layer adds k_l - 1 pixels (times the jump), not k_l": lambda k, s: _sizes_with(k, s, _jumps(s)[:-1]) + len(k),
+    "the layers are taken in the wrong order: layer 1 (the first in the lists) is the one next to the image":
+        lambda k, s: receptive_field_reference(k[::-1], s[::-1])[0],
+    "the jump is taken as 2 for every stride above 1: multiply by the stride itself":
+        lambda k, s: receptive_field_reference(k, [min(x, 2) for x in s])[0],
+}
+RECEPTIVE_JUMP_MISTAKES = {
+    "the jump must be the product of all the strides, the last layer's included": lambda s: _jumps(s)[-2] if s else 1,
+    "the jump is the product of the strides, not their sum": lambda s: 1 + sum(x - 1 for x in s),
+    "the jump never changes: multiply it by every layer's stride": lambda s: 1,
+}
+
+
+def receptive_field_problem(got, kernel_sizes, strides) -> str | None:
+    """What is wrong with ``got`` as receptive_field(kernel_sizes, strides), or None (shared with the hidden check)."""
+    kernel_sizes, strides = [int(k) for k in kernel_sizes], [int(s) for s in strides]
+    if not isinstance(got, (tuple, list, np.ndarray)) or len(got) != 2:
+        return f"receptive_field returned {type(got).__name__}: return two numbers, (r_L, j_L)"
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in got):
+        return (f"receptive_field returned {', '.join(type(v).__name__ for v in got)}: sizes and jumps are whole "
+                "numbers of pixels, return ints")
+    size, jump = (int(v) for v in got)
+    want_size, want_jump = receptive_field_reference(kernel_sizes, strides)
+    layers = f"for {len(kernel_sizes)} layer(s)"
+    if size != want_size:
+        hint = next((m for m, f in RECEPTIVE_SIZE_MISTAKES.items() if f(kernel_sizes, strides) == size), None)
+        return f"the receptive field size {layers} is {size}, expected {want_size}" + (f": {hint}" if hint else "")
+    if jump != want_jump:
+        hint = next((m for m, f in RECEPTIVE_JUMP_MISTAKES.items() if f(strides) == jump), None)
+        return f"the jump {layers} is {jump}, expected {want_jump}" + (f": {hint}" if hint else "")
     return None
 
 
+RECEPTIVE_CASES = [((), ()), ((3,), (1,)), ((5, 3, 3), (2, 1, 2)), ((2, 3, 4), (2, 3, 1)), ((1, 7, 3, 2), (3, 1, 2, 2))]
+
+
 @public_check
-def check_train_step(train_step: Callable) -> None:
-    """One ``train_step`` with SGD on a stand-in CNN: training=True, the mean loss, and -lr * gradient per weight."""
-    namespace: dict = {}
-    exec(PROBE_MODEL, namespace)  # noqa: S102 (our own constant source)
-    inputs, expected = train_step_case(24, ((6, 6, 2), 3, 3, 4))
-    got = namespace["run_train_step"](train_step, *inputs)
-    problem = train_step_problem(got, expected, inputs[1])
-    require(problem is None, str(problem))
+def check_receptive_field(receptive_field: Callable) -> None:
+    """``receptive_field(kernel_sizes, strides)`` gives (r_L, j_L) as ints, for lists and tuples, inputs unchanged."""
+    for kernel_sizes, strides in RECEPTIVE_CASES:
+        as_lists = list(kernel_sizes), list(strides)
+        got = receptive_field(*as_lists)
+        require(as_lists == (list(kernel_sizes), list(strides)), "receptive_field changed the lists it was given")
+        problem = receptive_field_problem(got, kernel_sizes, strides)
+        require(problem is None, f"receptive_field({list(kernel_sizes)}, {list(strides)}): {problem}")
+        problem = receptive_field_problem(receptive_field(kernel_sizes, strides), kernel_sizes, strides)
+        require(problem is None, f"receptive_field{(kernel_sizes, strides)} with tuples: {problem}")
 
 
 @public_check
@@ -410,7 +474,8 @@ def check_confusion_matrix(confusion_matrix: Callable) -> None:
     expected = np.zeros((4, 4), dtype=np.int64)
     for t, p in zip(y_true, y_pred, strict=True):
         expected[t, p] += 1
-    got = np.asarray(confusion_matrix(y_true, y_pred, 4))
+    got = _call_watched(confusion_matrix, CONFUSION_CALLS, "confusion_matrix", y_true, y_pred, 4)
+    require(isinstance(got, np.ndarray), f"confusion_matrix returned {type(got).__name__}: return a NumPy array")
     require(
         got.shape == (4, 4),
         f"with num_classes=4 the matrix has shape {got.shape}, expected (4, 4) "
@@ -421,6 +486,14 @@ def check_confusion_matrix(confusion_matrix: Callable) -> None:
     )
     problem = confusion_problem(got, expected)
     require(problem is None, str(problem))
+    many = np.asarray(confusion_matrix(np.zeros(300, np.int64), np.ones(300, np.int64), 2))
+    require(many.shape == (2, 2) and int(many[0, 1]) == 300,
+            f"300 images of class 0 predicted as 1 give C[0, 1] = {many[0, 1] if many.shape == (2, 2) else '?'}: "
+            + WRAP_HINT)
+
+
+WRAP_HINT = ("the counts wrap around: a small integer type (uint8, int8...) cannot hold large counts; "
+             "use int64 (NumPy's default integer)")
 
 
 def confusion_problem(got, expected) -> str | None:
@@ -435,12 +508,31 @@ def confusion_problem(got, expected) -> str | None:
     return array_problem(got, expected, what="the confusion matrix", atol=0, rtol=0) or "wrong counts"
 
 
+GLOBAL_RANDOM_HINT = ("shuffle_labels drew from (or reseeded) the global random state of np.random or random "
+                      "instead of a generator made from seed: the same seed must give the same permutation "
+                      "whatever other code drew before, and other code's randomness must not change with yours")
+
+
+def global_random_state_used(function: Callable, *args) -> tuple[object, bool]:
+    """``(function(*args), whether it changed NumPy's or Python's global random state)``."""
+    import random
+
+    numpy_before, python_before = np.random.get_state(), random.getstate()
+    value = function(*args)
+    numpy_after = np.random.get_state()
+    changed = random.getstate() != python_before or any(
+        not np.array_equal(a, b) for a, b in zip(numpy_before, numpy_after, strict=True))
+    return value, changed
+
+
 @public_check
 def check_shuffle_labels(shuffle_labels: Callable) -> None:
     """``shuffle_labels(labels, seed)`` returns a new, reproducible random permutation of the labels."""
     labels = np.repeat(np.arange(10), 30)
     before = labels.copy()
-    out = np.asarray(shuffle_labels(labels, seed=0))
+    out, global_state_used = global_random_state_used(shuffle_labels, labels, 0)
+    require(not global_state_used, GLOBAL_RANDOM_HINT)
+    out = np.asarray(out)
     require(np.array_equal(labels, before), "shuffle_labels changed its input; return a shuffled copy")
     require(out.shape == labels.shape, f"the result has shape {out.shape}, expected {labels.shape}")
     require(

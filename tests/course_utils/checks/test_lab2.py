@@ -38,7 +38,7 @@ def test_notebook_structure():
         "conv2d": 3,
         "max_pool2d": 2,
         "build_cnn": 2,
-        "train_step": 3,
+        "receptive_field": 3,
         "confusion_matrix": 1,
         "shuffle_labels": 1,
     }
@@ -190,52 +190,59 @@ def test_build_cnn_missing_pooling_fails():
     assert check_failed(checks.check_build_cnn(no_pool), "layers")
 
 
-# ---------------------------------------------------------------- train_step
+# ---------------------------------------------------------------- receptive_field
 
 
-def test_train_step_reference_passes(solution):
-    assert checks.check_train_step(solution["train_step"]).passed
+def test_receptive_field_reference_passes(solution):
+    assert checks.check_receptive_field(solution["receptive_field"]).passed
+    assert solution["receptive_field"]([3, 2, 3, 2], [1, 2, 1, 2]) == (10, 4)
 
 
-def test_train_step_without_update_fails():
-    def no_update(model, optimizer, x, y):
-        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x, training=True)))
+def _receptive(size_jumps):
+    """A receptive_field whose layer l widens the window by (k_l - 1) * size_jumps(jumps before, jumps after)."""
+    def receptive_field(kernel_sizes, strides):
+        size, jump = 1, 1
+        for kernel, stride in zip(kernel_sizes, strides):
+            size += (kernel - 1) * size_jumps(jump, jump * stride)
+            jump *= stride
+        return size, jump
 
-    assert check_failed(checks.check_train_step(no_update), "apply_gradients")
-
-
-def test_train_step_summed_loss_fails():
-    def summed(model, optimizer, x, y):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(y, model(x, training=True)))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
-
-    assert check_failed(checks.check_train_step(summed), "sum")
+    return receptive_field
 
 
-def test_train_step_per_example_loss_fails():
-    def per_example(model, optimizer, x, y):
-        with tf.GradientTape() as tape:
-            losses = keras.losses.sparse_categorical_crossentropy(y, model(x, training=True))
-        grads = tape.gradient(losses, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return losses
+@pytest.mark.parametrize("function, word", [
+    (_receptive(lambda before, after: 1), "strides are ignored"),
+    (_receptive(lambda before, after: after), "own stride"),
+    (lambda k, s: _receptive(lambda before, after: before)(k[::-1], s[::-1]), "wrong order"),
+    (lambda k, s: (sum(k), _receptive(lambda before, after: before)(k, s)[1]), "r_0 = 1"),
+    (lambda k, s: (_receptive(lambda before, after: before)(k, s)[0], 1 + sum(x - 1 for x in s)), "not their sum"),
+    (lambda k, s: tuple(float(v) for v in _receptive(lambda before, after: before)(k, s)), "ints"),
+])
+def test_receptive_field_mistakes_are_named(function, word):
+    assert check_failed(checks.check_receptive_field(function), word)
 
-    assert check_failed(checks.check_train_step(per_example), "scalar")
+
+def test_receptive_field_must_leave_its_inputs(solution):
+    def popping(kernel_sizes, strides):
+        kernel_sizes, strides = list(kernel_sizes), strides
+        size, jump = 1, 1
+        while strides:
+            size, jump = size + (kernel_sizes.pop(0) - 1) * jump, jump * strides.pop(0)
+        return size, jump
+
+    assert check_failed(checks.check_receptive_field(popping), "changed the lists")
 
 
-def test_train_step_gradient_ascent_fails():
-    def ascent(model, optimizer, x, y):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x, training=True)))
-            negated = -loss
-        grads = tape.gradient(negated, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
+def test_build_cnn_config_names_the_setting():
+    def dilated(input_shape=(28, 28, 1), num_classes=10, dropout=0.5):   # the same parameter count
+        return keras.Sequential([
+            keras.Input(shape=input_shape), keras.layers.Conv2D(32, 3, activation="relu", dilation_rate=2),
+            keras.layers.MaxPooling2D(2), keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2), keras.layers.Flatten(), keras.layers.Dropout(dropout),
+            keras.layers.Dense(128, activation="relu"), keras.layers.Dropout(dropout),
+            keras.layers.Dense(num_classes, activation="softmax")])
 
-    assert check_failed(checks.check_train_step(ascent), "after one SGD step")
+    assert check_failed(checks.check_build_cnn(dilated), "layer 1 (Conv2D): its dilation_rate")
 
 
 # ---------------------------------------------------------------- confusion_matrix
@@ -356,28 +363,49 @@ def test_max_pool_mistakes_are_named(solution):
     assert check_failed(checks.check_max_pool2d(average), "average pooling")
 
 
-def test_train_step_without_training_flag_fails():
-    def no_training_flag(model, optimizer, x, y):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x)))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        return loss
+def test_conv2d_stride_blind_padding_is_named(solution):
+    def stride_blind(x, w, stride=1, padding="valid"):
+        if padding == "valid":
+            return solution["conv2d"](x, w, stride, padding)
+        pads = [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in w.shape[:2]]
+        out = [-(-size // stride) for size in x.shape[1:3]]
+        y = solution["conv2d"](np.pad(x, ((0, 0), *pads, (0, 0))), w, stride, "valid")
+        return y[:, :out[0], :out[1]]
 
-    assert check_failed(checks.check_train_step(no_training_flag), "training=True")
+    assert check_failed(checks.check_conv2d(stride_blind), "ignores the stride")
 
 
-def test_train_step_written_another_way_passes():
-    def with_apply(model, optimizer, x, y):
-        with tf.GradientTape() as tape:
-            probs = model(x, training=True)
-            picked = tf.gather(probs, tf.cast(y, tf.int32), axis=1, batch_dims=1)
-            loss = -tf.reduce_mean(tf.math.log(picked))
-        optimizer.apply(tape.gradient(loss, model.trainable_weights), model.trainable_weights)
-        return loss
+def test_shortcuts_reached_another_way_fail(solution):
+    def conv_getattr(x, w, stride=1, padding="valid"):
+        return getattr(tf.nn, "conv" + "2d")(x, w, stride, padding.upper()).numpy()
 
-    assert checks.check_train_step(with_apply).passed
+    def pool_keras_ops(x, pool_size=2, stride=None, padding="valid"):
+        return np.asarray(getattr(keras.ops, "max_" + "pool")(x, pool_size, stride or pool_size, padding))
+
+    def confusion_getattr(y_true, y_pred, num_classes):
+        return getattr(tf.math, "confusion" + "_matrix")(y_true, y_pred, num_classes).numpy().astype(np.int64)
+
+    assert check_failed(checks.check_conv2d(conv_getattr), "gen_nn_ops.conv2d")
+    assert check_failed(checks.check_max_pool2d(pool_keras_ops), "gen_nn_ops.max_pool")
+    assert check_failed(checks.check_confusion_matrix(confusion_getattr), "confusion_matrix")
+
+
+def test_counts_that_wrap_fail(solution):
+    def small_counts(y_true, y_pred, num_classes):
+        return solution["confusion_matrix"](y_true, y_pred, num_classes).astype(np.uint8)
+
+    assert check_failed(checks.check_confusion_matrix(small_counts), "wrap")
+
+
+def test_global_random_state_fails():
+    def global_seed(labels, seed):
+        np.random.seed(seed)
+        return np.random.permutation(labels)
+
+    assert check_failed(checks.check_shuffle_labels(global_seed), "global random state")
 
 
 def test_confusion_matrix_shortcut_and_fancy_index_fail():
     assert check_failed(checks.check_confusion_matrix(confusion_library), "confusion_matrix")
     assert check_failed(checks.check_confusion_matrix(confusion_fancy_index), "np.add.at")
+
