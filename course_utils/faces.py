@@ -13,15 +13,16 @@ by ``$COURSE_FACES_SOURCE``:
     faces are a planted minority (:data:`DARKER_SHARE` of the training faces), non-faces
     from Tiny ImageNet (``tinyimagenet_val_negatives``), and a balanced evaluation
     set (:data:`EVAL_PER_GROUP` faces per group) that shares no image, and no
-    byte-identical copy of an image, with training. Image files come from
-    ``$COURSE_DATA_DIR``, the cache or a download one by one (pinned GitHub commits), each
-    checked against the sha256 in the registry's manifest.
+    byte-identical copy of an image, with training. Read from the image files when
+    ``$COURSE_DATA_DIR`` holds them; else from the packed archive (``"packed"``); else from the
+    image files downloaded one by one (pinned GitHub commits) into the cache. Every file is
+    checked against its sha256 in the registry.
 ``"packed"``
     The same images, split and order as ``"utkface"`` at 64x64, from one file: the packed
     archive (registered dataset ``lab3_faces_packed``, :func:`pack_faces`) that ``make release``
     builds from the data folder and the course publishes with its GitHub release. It is
     downloaded once with a progress bar and checked against the sha256 in
-    ``course_utils/data/release_assets.csv`` before use.
+    ``course_utils/data/release_assets.csv`` before use. This is what Colab gets.
 ``"mit"``
     The training file of MIT 6.S191's debiasing lab, ``train_face.h5``: about
     110,000 64x64 images, CelebA faces and ImageNet non-faces. Its upstream link
@@ -36,10 +37,9 @@ by ``$COURSE_FACES_SOURCE``:
     A generated fixture (drawn "faces" of varied skin tone against textures)
     for when no real data is available. Only good for testing the code path.
 
-``"auto"`` (the default) takes ``"utkface"`` when its folders are in ``COURSE_DATA_DIR``;
-else ``"packed"`` (cached, or downloaded with ``download=True``); else, with ``download=True``,
-``"utkface"`` file by file; else ``"synthetic"`` with a warning. It never takes ``"mit"``: that
-file trains another experiment than the text describes, so it is used only when asked for.
+``"auto"`` (the default) takes ``"utkface"``, and ``"synthetic"`` with a warning when that finds
+nothing local and downloads are disabled. It never takes ``"mit"``: that file trains another
+experiment than the text describes, so it is used only when asked for.
 Every :class:`FaceData` names its source and what it changes (:meth:`FaceData.summary`).
 
 Skin tone follows UTKFace's race **annotation** (White = lighter, Black = darker): a label
@@ -322,11 +322,12 @@ def load_packed(size: int = PACKED_SIZE, *, darker_share: float = DARKER_SHARE,
     release, and is checked against its sha256 before use. At ``size=64`` the arrays equal
     :func:`load_utkface`'s; at a smaller ``size`` each 64x64 image is resized. The archive holds the
     lab's split (``split_seed=0``, ``darker_share=DARKER_SHARE``, at most :data:`EVAL_PER_GROUP`
-    evaluation faces per group, any ``max_train_faces``): other arguments raise :class:`ValueError`.
+    evaluation faces per group, any ``max_train_faces``): other arguments raise :class:`ValueError`
+    (:func:`load_utkface` reads any split from the image files).
     """
     if size > PACKED_SIZE:
         raise ValueError(f"the packed archive holds {PACKED_SIZE}x{PACKED_SIZE} images; for size={size} "
-                         "use source='utkface'")
+                         "read the image files (load_utkface)")
     remote = REGISTRY[PACKED].files[0]
     path = fetch(PACKED, remote.name, download=download, timeout=60.0, progress=True)
     with np.load(path) as packed:
@@ -338,7 +339,7 @@ def load_packed(size: int = PACKED_SIZE, *, darker_share: float = DARKER_SHARE,
         if missing:
             raise ValueError(f"the packed archive has no {dataset}/{missing[0]}: it holds the lab's split "
                              f"(split_seed=0, darker_share={DARKER_SHARE}, at most {EVAL_PER_GROUP} evaluation "
-                             "faces per group); for another split use source='utkface'")
+                             "faces per group); read other splits from the image files (load_utkface)")
         chosen = images[[row[f"{dataset}/{name}"] for name in names]]
         return chosen if size == PACKED_SIZE else np.stack([_to_square_rgb(image, size) for image in chosen])
 
@@ -527,8 +528,22 @@ def load_faces(size: int = 64, *, source: str | None = None, download: bool = Tr
     """
     source = (source or os.environ.get("COURSE_FACES_SOURCE") or "auto").strip().lower()
     options = dict(eval_per_group=eval_per_group, max_train_faces=max_train, split_seed=split_seed)
+
+    def utkface() -> FaceData:
+        if utkface_available():
+            return load_utkface(size, download=download, **options)
+        if size <= PACKED_SIZE and split_seed == 0 and eval_per_group <= EVAL_PER_GROUP:  # what the archive holds
+            try:
+                return load_packed(size, download=download, **options)
+            except DataUnavailableError as error:
+                if not download:
+                    raise
+                warnings.warn(f"{error}\nDownloading the UTKFace and Tiny ImageNet image files one by one instead "
+                              "(the same data, slower).", stacklevel=3)
+        return load_utkface(size, download=download, **options)
+
     loaders = {
-        "utkface": lambda: load_utkface(size, download=download, **options),
+        "utkface": utkface,
         "packed": lambda: load_packed(size, download=download, **options),
         "mit": lambda: load_mit(size, max_train=max_train, download=download, seed=split_seed,
                                 eval_per_group=min(eval_per_group, COLAB_EVAL_PER_GROUP)),
@@ -538,15 +553,11 @@ def load_faces(size: int = 64, *, source: str | None = None, download: bool = Tr
         return loaders[source]()
     if source != "auto":
         raise ValueError(f"unknown face data source {source!r}; use auto, {', '.join(loaders)}")
-    if utkface_available():
-        return loaders["utkface"]()
     try:
-        return loaders["packed"]()
-    except DataUnavailableError as error:
+        return utkface()
+    except DataUnavailableError:
         if download:
-            warnings.warn(f"{error}\nDownloading the UTKFace and Tiny ImageNet image files one by one instead "
-                          "(the same data, slower).", stacklevel=2)
-            return loaders["utkface"]()
+            raise
     warnings.warn("No real face data found (no UTKFace folder in COURSE_DATA_DIR, no packed archive in the cache, "
                   "downloads disabled): using a generated fixture. Results say nothing about real faces.", stacklevel=2)
-    return loaders["synthetic"]()
+    return load_synthetic(size, seed=split_seed)
