@@ -9,6 +9,8 @@ so an episode always ends, and rendering works headless (``rgb_array`` frames, n
 from __future__ import annotations
 
 import io
+import os
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -47,6 +49,8 @@ def make_env(name: str, *, seed: int | None = None, max_steps: int | None = None
     gym = _gymnasium()
     if name.startswith("ALE/"):
         _register_atari(gym)
+    if render:  # frames are drawn off-screen: no display, so SDL need not look for one (and complain)
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     kwargs = {"render_mode": "rgb_array"} if render else {}
     try:
         env = gym.make(name, **kwargs)
@@ -274,3 +278,91 @@ class PolicyLogits:
         for (kernel, bias), activation in zip(self._weights, self._activations):
             x = activation(x @ kernel + bias)
         return x
+
+
+class TrainingRun:
+    """The saved state of a long training loop, so that it survives a disconnect, and its time budget.
+
+    ``TrainingRun(folder, model, optimizer, rng=rng, minutes=60)`` restores what ``folder`` holds
+    from an earlier session, if anything: the model's weights, the optimizer's variables (Adam's
+    moments, its step count), the per-episode history (``run.history``, a list of floats), the
+    state of the NumPy generator ``rng`` and the minutes of training already spent. The loop
+    appends to ``run.history``, asks ``run.out_of_time()`` before each episode (the budget counts
+    the minutes of every session together) and calls ``run.save()`` after an update, every
+    ``every`` episodes at least; ``run.save(force=True)`` at the end. A save writes a new file
+    and renames it over the old one, so a disconnect during a save leaves the previous state
+    intact. Files: ``weights.npz`` (model weights, then optimizer variables) and ``run.json``.
+    """
+
+    def __init__(self, folder, model, optimizer, *, rng: np.random.Generator | None = None,
+                 minutes: float | None = None, every: int = 10):
+        from pathlib import Path
+
+        self.folder, self.model, self.optimizer, self.rng = Path(folder), model, optimizer, rng
+        self.minutes, self.every = minutes, int(every)
+        self.history: list[float] = []
+        self._spent = 0.0  # seconds of earlier sessions
+        self._saved_at = 0  # len(history) at the last save
+        self.resumed = (self.folder / "run.json").is_file()  # an earlier session's state is restored
+        if self.resumed:
+            self._restore()
+        self._started = time.monotonic()
+
+    def spent_minutes(self) -> float:
+        """Minutes of training so far, earlier sessions included."""
+        return (self._spent + time.monotonic() - self._started) / 60
+
+    def out_of_time(self) -> bool:
+        """True once the budget of ``minutes`` (all sessions together) is spent; never without a budget."""
+        return self.minutes is not None and self.spent_minutes() >= self.minutes
+
+    def describe(self, episodes: int) -> str:
+        """One sentence for the student: the budget, where the state goes and what a rerun does."""
+        limit = f"at most {self.minutes:g} minutes in total" if self.minutes is not None else "no time limit"
+        text = f"{episodes:,} episodes, {limit}; the state is saved in {self.folder}/ every {self.every} episodes " \
+               "(run the cell again after a disconnect to continue from there)"
+        if self.resumed:
+            text += f". Resuming after {len(self.history)} episodes and {self.spent_minutes():.1f} minutes"
+        return text
+
+    def save(self, force: bool = False) -> None:
+        """Save everything when ``every`` episodes have passed since the last save (or when ``force``)."""
+        if not force and len(self.history) - self._saved_at < self.every:
+            return
+        import json
+        import os
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._build_optimizer()
+        arrays = [np.asarray(w) for w in self.model.get_weights()] + \
+            [np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in self.optimizer.variables]
+        state = {"history": self.history, "seconds": self.spent_minutes() * 60, "weights": len(self.model.weights),
+                 "rng": self.rng.bit_generator.state if self.rng is not None else None}
+        for name, write in (("weights.npz", lambda f: np.savez(f, *arrays)),
+                            ("run.json", lambda f: f.write(json.dumps(state).encode()))):
+            partial = self.folder / f".{name}.partial"
+            with open(partial, "wb") as file:
+                write(file)
+            os.replace(partial, self.folder / name)
+        self._saved_at = len(self.history)
+
+    def _restore(self) -> None:
+        import json
+
+        state = json.loads((self.folder / "run.json").read_text())
+        with np.load(self.folder / "weights.npz") as blob:
+            arrays = [blob[f"arr_{i}"] for i in range(len(blob.files))]
+        weights, slots = arrays[: state["weights"]], arrays[state["weights"]:]
+        self.model.set_weights(weights)
+        self._build_optimizer()
+        for variable, value in zip(self.optimizer.variables, slots, strict=True):
+            variable.assign(value)
+        if self.rng is not None and state["rng"] is not None:
+            self.rng.bit_generator.state = state["rng"]
+        self.history, self._spent = [float(h) for h in state["history"]], float(state["seconds"])
+        self._saved_at = len(self.history)
+
+    def _build_optimizer(self) -> None:
+        """Create the optimizer's variables (as its first update would), so that they can be saved or set."""
+        if not self.optimizer.built:
+            self.optimizer.build(self.model.trainable_variables)

@@ -16,6 +16,59 @@ import numpy as np
 from course_utils.checks import array_problem, public_check, require, with_references
 
 POINT_ENDS_NOTE = "the return must restart at every step marked in `ends` (an episode's or a rally's last step)"
+_KINDS = {"ndarray": "a NumPy array", "tensor": "a TensorFlow tensor", "list": "a Python list",
+          "tuple": "a Python tuple", "float": "a Python float", "int": "a Python int"}
+
+
+# ---------------------------------------------------------------- contracts
+
+def kind_of(value) -> str:
+    """What a contract needs to know of a returned value: 'ndarray', 'tensor', or the name of its type."""
+    if isinstance(value, np.ndarray):
+        return "ndarray"
+    if hasattr(value, "dtype") and type(value).__module__.startswith("tensorflow"):
+        return "tensor"
+    if isinstance(value, np.generic):
+        return f"NumPy {type(value).__name__}"
+    return type(value).__name__
+
+
+def _kind_words(kind: str) -> str:
+    return _KINDS.get(kind, f"a {kind}")
+
+
+def returned(function: Callable, *args) -> tuple:
+    """``(function(*args), kind_of(it))``: the value and its kind, for checks on the other side of a channel."""
+    value = function(*args)
+    return value, kind_of(value)
+
+
+def outcomes(function: Callable, cases: list[tuple]) -> list[dict]:
+    """``function(*case)`` for each case: ``{"value": ..., "kind": ...}``, or ``{"error": "Type: message"}``
+    where the student's code raised (so that a check can say which case it raised on)."""
+    results = []
+    for case in cases:
+        try:
+            value, kind = returned(function, *case)
+            results.append({"value": value, "kind": kind})
+        except Exception as error:  # noqa: BLE001 (the student's code)
+            results.append({"error": f"{type(error).__name__}: {str(error)[:120]}"})
+    return results
+
+
+def contract_problem(value, kind: str, *, want: str, dtype: str, what: str) -> str | None:
+    """None when ``value`` (of kind ``kind``, see :func:`kind_of`) is a ``want`` of dtype ``dtype``; else why not.
+
+    ``want`` is 'ndarray' or 'tensor'.
+    """
+    if kind != want:
+        advice = "return a NumPy array" if want == "ndarray" else \
+            "compute it with TensorFlow operations (no NumPy, .numpy() or float()), so that the gradient flows"
+        return f"{what} is {_kind_words(kind)}, not {_KINDS[want]}: {advice}"
+    got = np.asarray(value).dtype
+    if got != np.dtype(dtype):
+        return f"{what} has dtype {got}; it must be {dtype}"
+    return None
 
 
 # ---------------------------------------------------------------- references
@@ -77,6 +130,20 @@ def tilting_policy(observation) -> int:
     return int(observation[2] + 0.3 * observation[3] - 0.02 * observation[0] > 0)
 
 
+def scored_cartpole(seed: int, max_steps: int | None):
+    """CartPole whose reward is 1 - 3 |pole angle| instead of 1, so that a step count is not the total reward."""
+    import gymnasium
+
+    from course_utils.rl import make_env
+
+    class AngleReward(gymnasium.Wrapper):
+        def step(self, action):
+            observation, _, terminated, truncated, info = self.env.step(action)
+            return observation, round(1 - 3 * abs(float(observation[2])), 4), terminated, truncated, info
+
+    return AngleReward(make_env("CartPole-v1", seed=seed, max_steps=max_steps))
+
+
 def replay(env, policy: Callable, capacity: int) -> dict[str, np.ndarray]:
     """Play one episode the reference way: the steps (observations, actions, rewards, dones) and the total."""
     observations, actions, rewards, dones = [], [], [], []
@@ -121,13 +188,17 @@ def episode_problem(got: dict, expected: dict, what: str) -> str | None:
         return f"{what}: done must be True at the last step of the episode (terminated, truncated or memory " \
                "full) and False elsewhere"
     if not np.isclose(float(got["total"]), expected["total"]):
+        if np.isclose(float(got["total"]), m):
+            return f"{what}: play_episode returned the number of steps ({m}); return the sum of the rewards " \
+                   "(here the rewards are not all 1)"
         return f"{what}: play_episode returned {float(got['total'])}, the total reward was {expected['total']}"
     return None
 
 
 def record_play(play_episode, policy: Callable, seed: int, max_steps: int | None, capacity: int) -> dict:
-    """Run the student's ``play_episode`` on CartPole; the memory's arrays, the total and the policy's calls."""
-    from course_utils.rl import EpisodeMemory, make_env
+    """Run the student's ``play_episode`` on CartPole (rewards of :func:`scored_cartpole`); the memory's arrays,
+    the total, its kind (:func:`kind_of`) and the policy's calls."""
+    from course_utils.rl import EpisodeMemory
 
     calls = []
 
@@ -136,23 +207,23 @@ def record_play(play_episode, policy: Callable, seed: int, max_steps: int | None
         return policy(observation)
 
     memory = EpisodeMemory(capacity)
-    total = play_episode(make_env("CartPole-v1", seed=seed, max_steps=max_steps), counted, memory)
+    total = play_episode(scored_cartpole(seed, max_steps), counted, memory)
     return {"observations": memory.observations, "actions": memory.actions, "rewards": memory.rewards,
-            "dones": memory.dones, "total": np.nan if total is None else float(total), "calls": len(calls)}
+            "dones": memory.dones, "total": np.nan if total is None else float(total), "kind": kind_of(total),
+            "calls": len(calls)}
 
 
 def play_problem(got: dict, policy: Callable, seed: int, max_steps: int | None, capacity: int,
                  what: str) -> str | None:
     """None when ``got`` (from :func:`record_play`) is the episode the reference loop plays; else the mistake."""
-    from course_utils.rl import make_env
-
     if np.isnan(got["total"]):
         return f"{what}: play_episode returned None: return the episode's total reward"
+    if got["kind"] not in ("float", "NumPy float32", "NumPy float64"):
+        return f"{what}: play_episode returned {_kind_words(got['kind'])}; return the total reward as a float"
     if got["calls"] != len(got["rewards"]):
         return f"{what}: the policy was called {got['calls']} times for {len(got['rewards'])} stored steps: " \
                "once per step"
-    return episode_problem(got, replay(make_env("CartPole-v1", seed=seed, max_steps=max_steps), policy, capacity),
-                           what)
+    return episode_problem(got, replay(scored_cartpole(seed, max_steps), policy, capacity), what)
 
 
 @public_check
@@ -166,6 +237,15 @@ def check_play_episode(play_episode):
 
 
 # ---------------------------------------------------------------- returns
+
+def returns_outcome_problem(outcome: dict, rewards, gamma, ends, what: str) -> str | None:
+    """Judge one of :func:`outcomes` of ``discounted_returns(rewards, gamma[, ends])``: values, then the contract."""
+    if "error" in outcome:
+        hint = ": ends=None means one episode, with no boundary inside" if ends is None else ""
+        return f"{what}: discounted_returns raised {outcome['error']}{hint}"
+    return returns_problem(outcome["value"], rewards, gamma, ends, what) or \
+        contract_problem(outcome["value"], outcome["kind"], want="ndarray", dtype="float32", what=what)
+
 
 def returns_problem(got, rewards, gamma, ends, what: str) -> str | None:
     """None when ``got`` are the discounted returns; else a message naming the mistake."""
@@ -193,6 +273,9 @@ def returns_problem(got, rewards, gamma, ends, what: str) -> str | None:
     if gamma != 1 and any(np.allclose(got, discounted_returns_reference(rewards, 1.0, e), atol=1e-4)
                           for e in (ends, None)):
         return f"{what}: gamma is missing: each step further away must be discounted once more"
+    if any(np.allclose(got, discounted_returns_reference(rewards, other, ends), atol=1e-4)
+           for other in (0.9, 0.95, 0.97, 0.98, 0.99) if other != gamma):
+        return f"{what}: the returns were discounted with another gamma than the gamma argument ({gamma:g})"
     return problem
 
 
@@ -202,13 +285,16 @@ def _array_problem(got, expected, what: str) -> str | None:
 
 @public_check
 def check_discounted_returns(discounted_returns):
-    """Two episodes back to back, gamma 0.9: returns restart at the boundary and discount backwards."""
-    rewards = np.array([1.0, 0.0, 2.0, 1.0, 0.5, 1.0, 0.0, -1.0], np.float32)
-    ends = np.array([False, False, False, True, False, False, False, True])
-    got = discounted_returns(rewards, 0.9, ends)
-    problem = returns_problem(got, rewards, 0.9, ends, "discounted returns")
-    require(problem is None, problem or "")
-    require(np.asarray(got).dtype == np.float32, f"return float32 returns, not {np.asarray(got).dtype}")
+    """Two episodes back to back (gamma 0.9), then one episode without ``ends`` (gamma 0.5): returns restart at
+    the boundary and discount backwards; a float32 NumPy array."""
+    two = np.array([1.0, 0.0, 2.0, 1.0, 0.5, 1.0, 0.0, -1.0], np.float32)
+    boundary = np.array([False, False, False, True, False, False, False, True])
+    cases = [(two, 0.9, boundary, "discounted returns of two episodes"),
+             (two[:5], 0.5, None, "discounted returns of one episode (ends=None, the default)")]
+    got = outcomes(discounted_returns, [(r, g) if e is None else (r, g, e) for r, g, e, _ in cases])
+    for outcome, case in zip(got, cases):
+        problem = returns_outcome_problem(outcome, *case)
+        require(problem is None, problem or "")
 
 
 def normalize_problem(got, returns, what: str) -> str | None:
@@ -241,8 +327,10 @@ def normalize_problem(got, returns, what: str) -> str | None:
 def check_normalize_returns(normalize_returns):
     """Standardised with this array's mean and population std; a constant array gives zeros, not NaN."""
     returns = np.array([4.0, 3.5, 2.0, 1.0, 0.0, 8.0, 6.5, 3.0], np.float32)
-    problem = normalize_problem(normalize_returns(returns), returns, "normalised returns")
-    require(problem is None, problem or "")
+    got, kind = returned(normalize_returns, returns)
+    for problem in (normalize_problem(got, returns, "normalised returns"),
+                    contract_problem(got, kind, want="ndarray", dtype="float32", what="normalize_returns's result")):
+        require(problem is None, problem or "")
     flat = np.asarray(normalize_returns(np.full(5, 2.5, np.float32)), np.float64)
     require(flat.shape == (5,) and np.all(np.isfinite(flat)) and np.allclose(flat, 0, atol=1e-4),
             "returns that are all equal must give zeros, not NaN: add the epsilon 1e-8 to the standard deviation")
@@ -277,24 +365,72 @@ def sampling_problem(draws, logits, what: str) -> str | None:
     for row in range(rows):
         counts = np.bincount(draws[:, row], minlength=k)
         expected = probabilities[row] * len(draws)
-        statistic = float(((counts - expected) ** 2 / expected).sum())
-        if stats.chi2.sf(statistic, k - 1) < level:
+        possible = expected > 0  # an action of probability 0 (underflow) must never be drawn
+        statistic = np.inf if counts[~possible].any() else \
+            float(((counts - expected)[possible] ** 2 / expected[possible]).sum())
+        if stats.chi2.sf(statistic, max(possible.sum() - 1, 1)) < level:
             flat = softmax(probabilities[row])
             if ((counts - flat * len(draws)) ** 2 / (flat * len(draws))).sum() < statistic / 10:
                 return f"{what}: the actions follow softmax(softmax(logits)): you passed probabilities where " \
                        "logits are expected (tf.random.categorical takes logits)"
+            overflow = " (logits this large overflow np.exp: subtract the row's maximum first)" \
+                if np.abs(logits[row]).max() > 80 else ""
             return f"{what}: for the logits {np.round(logits[row], 2).tolist()} the actions were drawn " \
                    f"{np.round(counts / len(draws), 3).tolist()} of the time, the policy's probabilities are " \
-                   f"{np.round(probabilities[row], 3).tolist()} (chi-square test, p < {level:.0e})"
+                   f"{np.round(probabilities[row], 3).tolist()} (chi-square test, p < {level:.0e}){overflow}"
     return None
+
+
+def seeded_draws(sample_action, logits, seeds) -> dict:
+    """The student's actions for ``logits`` with ``np.random.default_rng(seed)`` per seed, and their kind.
+
+    Returns {"draws": [(batch,) per seed], "kind": kind of the first result}.
+    """
+    draws = [sample_action(logits, np.random.default_rng(seed)) for seed in seeds]
+    return {"draws": draws, "kind": kind_of(draws[0])}
+
+
+def generator_problem(got: dict, seeds, what: str) -> str | None:
+    """Judge :func:`seeded_draws`: an integer NumPy array per call, equal draws for equal seeds, independent rows.
+
+    The logits must be rows of equal logits (every action equally likely) and ``seeds`` hold a repeated seed.
+    """
+    kind = got["kind"]
+    if kind != "ndarray" or not np.issubdtype(np.asarray(got["draws"][0]).dtype, np.integer):
+        return f"{what}: the actions are {_kind_words(kind)} of {np.asarray(got['draws'][0]).dtype}; " \
+               "return a NumPy array of integer actions"
+    draws = [np.asarray(d) for d in got["draws"]]
+    for seed in set(seeds):
+        same = [d for d, s in zip(draws, seeds) if s == seed]
+        if any(not np.array_equal(same[0], d) for d in same[1:]):
+            return f"{what}: two generators with the same seed gave different actions: draw every random number " \
+                   "from rng (not from np.random, tf.random or a generator of your own)"
+    if all(np.all(d == d[0]) for d in draws):
+        if len({int(d[0]) for d in draws}) > 1:
+            return f"{what}: every row of a batch got the same action: one random number was drawn for the whole " \
+                   "batch; draw one per row (each row is its own independent draw)"
+        return f"{what}: always the same action where all actions are equally likely (argmax?); sample from the " \
+               "softmax probabilities"
+    if any(np.array_equal(draws[0], d) for d, s in zip(draws, seeds) if s != seeds[0]):
+        return f"{what}: generators with different seeds gave the same actions: draw the random numbers from the " \
+               "rng argument"
+    return None
+
+
+GENERATOR_SEEDS = (5, 5, *range(6, 26))
 
 
 @public_check
 def check_sample_action(sample_action):
-    """2,000 draws per row follow softmax(logits) (chi-square test); shape (batch,), integer actions."""
-    logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0], [-1.0, 2.5, 0.5], [1.2, 1.0, -2.0]], np.float32)
+    """2,000 draws per row follow softmax(logits) (chi-square test), also for logits near 1000; an integer NumPy
+    array (batch,); every random number comes from rng, one draw per row."""
+    logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0], [-1.0, 2.5, 0.5], [1.2, 1.0, -2.0],
+                       [1000.0, 999.0, -1000.0]], np.float32)
+    problem = generator_problem(seeded_draws(sample_action, np.zeros((64, 3), np.float32), GENERATOR_SEEDS),
+                                GENERATOR_SEEDS, "sample_action")
+    require(problem is None, problem or "")
     rng = np.random.default_rng()  # fresh entropy: the test must hold for any draw, not one seed
-    draws = np.asarray(sample_action(np.tile(logits, (2000, 1)), rng)).reshape(2000, 4)
+    draws = np.asarray(sample_action(np.tile(logits, (2000, 1)), rng)).reshape(2000, len(logits))
     single = np.asarray(sample_action(logits[:1], rng))
     require(single.shape == (1,), f"sample_action on one row of logits returned shape {single.shape}, expected (1,)")
     problem = sampling_problem(draws, logits, "sampled actions")
@@ -304,18 +440,25 @@ def check_sample_action(sample_action):
 # ---------------------------------------------------------------- the loss
 
 def loss_problem(got, logits, actions, returns, what: str) -> str | None:
-    """None when ``got`` is the REINFORCE loss; else a message naming the mistake."""
+    """None when ``got`` is the REINFORCE loss; else a message naming the mistake.
+
+    The tolerance is 1e-4 of the sum of the terms' sizes (float32 rounding of large logits), at least 1e-4.
+    """
     expected = reinforce_loss_reference(logits, actions, returns)
     try:
         value = float(np.asarray(got, np.float64).reshape(()))
     except (TypeError, ValueError):
         return f"{what}: the loss must be a scalar (sum over the steps), got shape {np.shape(got)}"
-    if np.isclose(value, expected, rtol=1e-4, atol=1e-4):
-        return None
     logits64 = np.asarray(logits, np.float64)
     actions = np.asarray(actions).astype(int)
     returns64 = np.asarray(returns, np.float64)
     picked = np.arange(len(actions)), actions
+    scale = 1e-4 * max(1.0, float(np.abs(log_softmax_reference(logits64)[picked] * returns64).sum()))
+    if abs(value - expected) <= scale:
+        return None
+    if not np.isfinite(value):
+        return f"{what} is {value} for logits far apart: the log of a softmax underflows to log(0); " \
+               "use tf.nn.log_softmax, which computes it stably"
     named = [
         (-expected, "the sign is flipped: minimise -sum log pi(a_t|s_t) G_t (gradient descent on it makes good "
                     "actions more likely)"),
@@ -330,20 +473,38 @@ def loss_problem(got, logits, actions, returns, what: str) -> str | None:
         (-log_softmax_reference(logits64)[picked].sum(), "the returns G_t are missing from the loss"),
     ]
     for wrong, message in named:
-        if np.isclose(value, wrong, rtol=1e-4, atol=1e-4):
+        if abs(value - wrong) <= scale:
             return f"{what}: {message}"
     return f"{what} is {value:.6g}, expected {expected:.6g}"
 
 
-def loss_and_gradient(reinforce_loss, logits, actions, returns) -> tuple:
-    """The student's loss on ``logits`` and its gradient with respect to them (None when none flows)."""
+def loss_and_gradient(reinforce_loss, logits, actions, returns) -> dict:
+    """The student's loss on ``logits`` (a ``tf.Variable``, as the network's output), its kind, its gradient
+    with respect to the logits (None when none flows) and the error, if any, of the loss inside ``tf.function``.
+    """
     import tensorflow as tf
 
     variable = tf.Variable(np.asarray(logits, np.float32))
     with tf.GradientTape() as tape:
         loss = reinforce_loss(variable, actions, returns)
-    gradient = tape.gradient(loss, variable)
-    return np.asarray(loss), None if gradient is None else np.asarray(gradient)
+    kind = kind_of(loss)
+    gradient = tape.gradient(loss, variable) if kind == "tensor" else None
+    try:
+        tf.function(reinforce_loss)(tf.constant(logits, tf.float32), tf.constant(actions), tf.constant(returns))
+        compiled = None
+    except Exception as error:  # noqa: BLE001 (the student's code, compiled)
+        compiled = type(error).__name__
+    return {"loss": np.asarray(loss), "kind": kind, "gradient": None if gradient is None else np.asarray(gradient),
+            "compiled": compiled}
+
+
+def loss_contract_problem(got: dict) -> str | None:
+    """What :func:`loss_and_gradient` says is wrong with the loss as the training step uses it, or None."""
+    problem = contract_problem(got["loss"], got["kind"], want="tensor", dtype="float32", what="the REINFORCE loss")
+    if problem is None and got["compiled"]:
+        problem = f"reinforce_loss fails inside tf.function ({got['compiled']}): the training loop compiles " \
+                  "train_step, which calls it; use TensorFlow operations only"
+    return problem
 
 
 def gradient_problem(gradient, logits, actions, returns) -> str | None:
@@ -357,13 +518,14 @@ def gradient_problem(gradient, logits, actions, returns) -> str | None:
 
 @public_check
 def check_reinforce_loss(reinforce_loss):
-    """The loss on fixed logits agrees with -sum log softmax(z)[a] G, and its gradient reaches the logits."""
-    logits = np.array([[1.0, -0.5], [0.2, 0.3], [-1.5, 2.0], [0.0, 0.0], [3.0, 1.0]], np.float32)
-    actions = np.array([0, 1, 1, 0, 1])
-    returns = np.array([1.2, -0.4, 0.9, -1.5, 0.3], np.float32)
-    loss, gradient = loss_and_gradient(reinforce_loss, logits, actions, returns)
-    for problem in (loss_problem(loss, logits, actions, returns, "REINFORCE loss"),
-                    gradient_problem(gradient, logits, actions, returns)):
+    """The loss on fixed logits (one pair 100 apart) agrees with -sum log softmax(z)[a] G; it is a float32 tensor,
+    works inside tf.function, and its gradient reaches the logits."""
+    logits = np.array([[1.0, -0.5], [0.2, 0.3], [-1.5, 2.0], [0.0, 0.0], [3.0, 1.0], [30.0, -70.0]], np.float32)
+    actions = np.array([0, 1, 1, 0, 1, 1])
+    returns = np.array([1.2, -0.4, 0.9, -1.5, 0.3, 0.05], np.float32)
+    got = loss_and_gradient(reinforce_loss, logits, actions, returns)
+    for problem in (loss_problem(got["loss"], logits, actions, returns, "REINFORCE loss"), loss_contract_problem(got),
+                    gradient_problem(got["gradient"], logits, actions, returns)):
         require(problem is None, problem or "")
 
 
@@ -403,6 +565,11 @@ def train_step_problem(loss, after, weights, observations, actions, returns, lr,
     if all(np.allclose(m, -s, atol=1e-5, rtol=1e-3) for m, s in zip(moved, step)):
         return f"{what}: the weights moved the wrong way (gradient ascent on the loss): apply the gradient of " \
                "the loss as it is"
+    ratio = float(np.vdot(moved[0], step[0]) / max(np.vdot(step[0], step[0]), 1e-30))
+    if ratio > 0 and abs(ratio - 1) > 1e-2 and all(np.allclose(m, ratio * s, atol=1e-5, rtol=1e-3)
+                                                   for m, s in zip(moved, step)):
+        return f"{what}: the weights moved {ratio:.3g} times as far as one step of the optimizer passed in: apply " \
+               "the gradients with the optimizer argument (its learning rate), not an optimizer of your own"
     for m, s in zip(moved, step):
         problem = _array_problem(m, s, "the change of the weights")
         if problem:
@@ -450,8 +617,8 @@ def check_train_step(train_step):
     loss, after = run_train_step(train_step, weights, observations, actions, returns, 0.1)
     problem = train_step_problem(loss, after, weights, observations, actions, returns, 0.1, "train_step")
     require(problem is None, problem or "")
-    loss, after = run_train_step(train_step, weights, observations, actions, returns, 0.1, compiled=True)
-    problem = train_step_problem(loss, after, weights, observations, actions, returns, 0.1,
+    loss, after = run_train_step(train_step, weights, observations, actions, returns, 0.3, compiled=True)
+    problem = train_step_problem(loss, after, weights, observations, actions, returns, 0.3,
                                  "train_step compiled with tf.function")
     require(problem is None, problem or "")
 
@@ -472,8 +639,9 @@ def pong_frames(seed: int, steps: tuple[int, ...]) -> list[np.ndarray]:
     return frames
 
 
-def preprocess_problem(got, frame, what: str) -> str | None:
-    """None when ``got`` is the preprocessed ``frame``; else a message naming the mistake."""
+def preprocess_problem(got, frame, what: str, kind: str = "ndarray") -> str | None:
+    """None when ``got`` (of kind ``kind``, see :func:`kind_of`) is the preprocessed ``frame``; else a message
+    naming the mistake."""
     expected = preprocess_reference(frame)
     got = np.asarray(got)
     if got.shape != expected.shape:
@@ -482,8 +650,9 @@ def preprocess_problem(got, frame, what: str) -> str | None:
                  (80, 80, 3): "keep only the red channel (index 0)"}
         hint = hints.get(got.shape, "crop rows 35..194, every second row and column, one channel")
         return f"{what} has shape {got.shape}, expected (80, 80, 1): {hint}"
-    if not np.issubdtype(got.dtype, np.floating):
-        return f"{what} has dtype {got.dtype}; return float32"
+    problem = contract_problem(got, kind, want="ndarray", dtype="float32", what=what)
+    if problem:
+        return problem
     values = np.unique(got)
     if not np.all(np.isin(values, (0.0, 1.0))):
         if values.max() > 1:
@@ -508,17 +677,21 @@ def check_preprocess(preprocess):
     frames = pong_frames(seed=1, steps=(0, 40, 150))
     for index, frame in enumerate(frames):
         copy = frame.copy()
-        got = preprocess(copy)
-        problem = preprocess_problem(got, frame, f"preprocess(frame {index})")
+        got, kind = returned(preprocess, copy)
+        problem = preprocess_problem(got, frame, f"preprocess(frame {index})", kind)
         require(problem is None, problem or "")
         require(np.array_equal(copy, frame), "preprocess changed the frame it was given: work on a copy")
 
 
-def difference_problem(got, frame, previous, what: str) -> str | None:
+def difference_problem(got, frame, previous, what: str, kind: str = "ndarray") -> str | None:
+    """None when ``got`` (of kind ``kind``) is ``frame``'s difference from ``previous``; else the mistake."""
     expected = frame_difference_reference(frame, previous)
     got = np.asarray(got)
     if got.shape != expected.shape:
         return f"{what} has shape {got.shape}, expected {expected.shape}"
+    problem = contract_problem(got, kind, want="ndarray", dtype="float32", what=what)
+    if problem:
+        return problem
     if previous is None:
         return None if np.allclose(got, 0) else f"{what}: without a previous frame the difference is all zeros"
     if np.allclose(got, -expected) and not np.allclose(expected, 0):
@@ -536,5 +709,6 @@ def check_frame_difference(frame_difference):
     previous, frame = pong_frames(seed=2, steps=(60, 61))
     for args, what in (((frame, previous), "frame_difference(frame, previous)"),
                        ((frame, None), "frame_difference(frame, None)")):
-        problem = difference_problem(difference(*args), *args, what)
+        got, kind = returned(difference, *args)
+        problem = difference_problem(got, *args, what, kind)
         require(problem is None, problem or "")

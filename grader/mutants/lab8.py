@@ -24,6 +24,8 @@ MUTANTS = [
                  ("if terminated or truncated or memory.full:", "if terminated or memory.full:")]),
     wrong("play_episode_impl", "keeps adding to a full memory", says="holds at most",
           edits=[("if terminated or truncated or memory.full:", "if terminated or truncated:")]),
+    wrong("play_episode_impl", "counts the steps instead of summing the rewards", says="number of steps", gap=True,
+          edits=[("total += float(reward)", "total += 1.0")]),
     right("play_episode_impl", "a for loop bounded by the capacity, done flag set afterwards",
           source='''def play_episode(env, policy, memory):
     """Play one episode of ``env`` with ``policy``, storing every step in ``memory``; returns the total reward."""
@@ -58,6 +60,13 @@ MUTANTS = [
                   "        if ends[t]:\n            running = 0.0")]),
     wrong("discounted_returns_impl", "gamma left out", says="gamma is missing",
           edits=[("(0.0 if ends[t] else gamma * running)", "(0.0 if ends[t] else running)")]),
+    wrong("discounted_returns_impl", "ends=None not handled", says="ends=None", gap=True,
+          edits=[("ends = np.zeros(len(rewards), bool) if ends is None else np.asarray(ends, bool)",
+                  "ends = np.asarray(ends, bool)")]),
+    wrong("discounted_returns_impl", "gamma argument ignored (0.9 written in)", says="gamma argument", gap=True,
+          edits=[("else gamma * running", "else 0.9 * running")]),
+    wrong("discounted_returns_impl", "a Python list returned", says="Python list", gap=True,
+          edits=[("    return returns\n", "    return returns.tolist()\n")]),
     right("discounted_returns_impl", "vectorised: a matrix of discounts within each episode",
           source=_RETURNS + '''    episode = np.concatenate([[0], np.cumsum(ends[:-1])])
     steps = np.arange(len(rewards))
@@ -74,6 +83,8 @@ MUTANTS = [
           edits=[("returns.std()", "returns.std(ddof=1)")]),
     wrong("normalize_returns_impl", "divides by the variance", says="variance",
           edits=[("returns.std()", "returns.var()")]),
+    wrong("normalize_returns_impl", "float64 returned", says="float32", gap=True,
+          edits=[("returns = np.asarray(returns, np.float32)", "returns = np.asarray(returns, np.float64)")]),
     right("normalize_returns_impl", "statistics written out",
           source='''def normalize_returns(returns):
     """Standardised returns (T,) float32."""
@@ -95,6 +106,14 @@ MUTANTS = [
     cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
     return np.minimum((rng.random((len(logits), 1)) > cumulative).sum(axis=1), logits.shape[1] - 1)
 '''),
+    wrong("sample_action_impl", "one uniform number for the whole batch", says="whole batch",
+          edits=[("uniform = rng.random((len(logits), 1))", "uniform = rng.random()")]),
+    wrong("sample_action_impl", "global np.random instead of rng", says="same seed", gap=True,
+          edits=[("uniform = rng.random((len(logits), 1))", "uniform = np.random.random((len(logits), 1))")]),
+    wrong("sample_action_impl", "softmax without subtracting the maximum", says="overflow", gap=True,
+          edits=[("np.exp(logits - logits.max(axis=1, keepdims=True))", "np.exp(logits)")]),
+    wrong("sample_action_impl", "a Python list returned", says="NumPy array", gap=True,
+          edits=[("return np.minimum(", "return list(np.minimum("), ("shape[1] - 1)", "shape[1] - 1))")]),
     right("sample_action_impl", "Gumbel-max trick",
           source=_SAMPLE + "    return np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)\n"),
     right("sample_action_impl", "rng.choice row by row",
@@ -114,6 +133,19 @@ MUTANTS = [
           edits=[("log_probs = tf.nn.log_softmax(logits)", "log_probs = tf.convert_to_tensor(logits)")]),
     wrong("reinforce_loss_impl", "log_softmax of the probabilities", says="softmax(logits)",
           edits=[("log_probs = tf.nn.log_softmax(logits)", "log_probs = tf.nn.log_softmax(tf.nn.softmax(logits))")]),
+    wrong("reinforce_loss_impl", "computed in NumPy", says="NumPy",
+          source='''def reinforce_loss(logits, actions, returns):
+    """-sum_t log pi(a_t | s_t) * G_t."""
+    z = np.asarray(logits, np.float32)
+    log_probs = z - z.max(axis=1, keepdims=True)
+    log_probs = log_probs - np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
+    return -np.sum(log_probs[np.arange(len(z)), np.asarray(actions)] * np.asarray(returns))
+'''),
+    wrong("reinforce_loss_impl", "log of a softmax", says="log of a softmax", gap=True,
+          edits=[("log_probs = tf.nn.log_softmax(logits)", "log_probs = tf.math.log(tf.nn.softmax(logits))")]),
+    wrong("reinforce_loss_impl", "a float64 loss", says="float32", gap=True,
+          edits=[("return -tf.reduce_sum(chosen * tf.cast(returns, log_probs.dtype))",
+                  "return -tf.reduce_sum(tf.cast(chosen, tf.float64) * tf.cast(returns, tf.float64))")]),
     right("reinforce_loss_impl", "sparse softmax cross-entropy weighted by the returns",
           source='''def reinforce_loss(logits, actions, returns):
     """-sum_t log pi(a_t | s_t) * G_t."""
@@ -129,6 +161,10 @@ MUTANTS = [
     wrong("train_step_impl", "NumPy inside the step", says="tf.function",
           edits=[("loss = reinforce_loss(model(observations, training=True), actions, returns)",
                   "loss = reinforce_loss(model(observations, training=True), actions, returns.numpy())")]),
+    wrong("train_step_impl", "an optimizer of its own instead of the argument", says="optimizer argument", gap=True,
+          edits=[("    optimizer.apply_gradients(zip(gradients, model.trainable_variables))\n",
+                  "    for gradient, variable in zip(gradients, model.trainable_variables):\n"
+                  "        variable.assign_sub(0.1 * gradient)\n")]),
     right("train_step_impl", "logits first, trainable_weights, optimizer.apply",
           source='''def train_step(model, optimizer, observations, actions, returns):
     """One REINFORCE update; returns the loss before the update."""
@@ -148,6 +184,8 @@ MUTANTS = [
           edits=[("frame[35:195:2, ::2, 0]", "frame[35:195, :, 0]")]),
     wrong("preprocess_impl", "background kept", says="background",
           edits=[("    image[(image == 144) | (image == 109)] = 0\n", "")]),
+    wrong("preprocess_impl", "float64 returned", says="float32", gap=True,
+          edits=[("dtype=np.float32)", "dtype=np.float64)")]),
     right("preprocess_impl", "np.isin and np.where on the red channel",
           source='''def preprocess(frame):
     """Pong frame (210, 160, 3) uint8 -> (80, 80, 1) float32 in {0, 1}."""
@@ -160,6 +198,8 @@ MUTANTS = [
           edits=[("return current - preprocess(previous_frame)", "return preprocess(previous_frame) - current")]),
     wrong("frame_difference_impl", "the frame itself at the start", says="zeros",
           edits=[("return np.zeros_like(current)", "return current")]),
+    wrong("frame_difference_impl", "float64 zeros at the start", says="float32", gap=True,
+          edits=[("return np.zeros_like(current)", "return np.zeros((80, 80, 1))")]),
     right("frame_difference_impl", "one expression with a zero frame",
           source='''def frame_difference(frame, previous_frame):
     """preprocess(frame) - preprocess(previous_frame), zeros without a previous frame."""

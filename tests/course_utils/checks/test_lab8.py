@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.lab8 import solution_namespace
 from course_utils.checks import lab8 as checks
-from course_utils.rl import EpisodeMemory, frames_to_gif, make_env
+from course_utils.rl import EpisodeMemory, TrainingRun, frames_to_gif, make_env
 from grader.integrity import grade_id
 from grader.labs import find_lab
 from grader.mutants import lab8 as catalogue
@@ -97,3 +97,84 @@ def test_gif_of_frames():
 
     image = Image.open(BytesIO(gif))
     assert image.size == (15, 10) and image.n_frames == 3
+
+
+class _Disconnect(KeyboardInterrupt):
+    """Stands in for a lost runtime: raised from inside the environment, mid-episode."""
+
+
+def _interrupt_at_reset(env, reset: int):
+    """``env``, raising :class:`_Disconnect` at its ``reset``-th reset (1-based)."""
+    import gymnasium
+
+    class Interrupting(gymnasium.Wrapper):
+        resets = 0
+
+        def reset(self, **kwargs):
+            Interrupting.resets += 1
+            if Interrupting.resets == reset:
+                raise _Disconnect
+            return self.env.reset(**kwargs)
+
+    return Interrupting(env)
+
+
+def _session(lab, folder, seed: int, minutes=None):
+    """A fresh model, optimizer and generator (seeded ``seed``) and the TrainingRun that may restore them."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model, optimizer = lab["build_policy"](4, 2, hidden=8), keras.optimizers.Adam(0.01)
+    rng = np.random.default_rng(seed)
+    return model, optimizer, rng, TrainingRun(folder, model, optimizer, rng=rng, minutes=minutes, every=2)
+
+
+def _train(lab, env, session, episodes: int) -> np.ndarray:
+    model, optimizer, rng, run = session
+    return lab["train_agent"](env, model, optimizer, episodes, gamma=0.99, memory=EpisodeMemory(500), live=False,
+                              rng=rng, run=run)
+
+
+def test_training_run_resumes_after_a_disconnect(lab, tmp_path):
+    first = _session(lab, tmp_path / "run", seed=1)
+    with pytest.raises(_Disconnect):  # the 5th episode never ends: the state of the 4th is what was saved
+        _train(lab, _interrupt_at_reset(make_env("CartPole-v1", seed=1), 5), first, 8)
+    model, optimizer, rng, run = first
+    played = list(run.history)
+    assert len(played) == 4 and not run.resumed
+
+    second = _session(lab, tmp_path / "run", seed=2)  # a new runtime: other initial weights, other seed
+    resumed_model, resumed_optimizer, resumed_rng, resumed = second
+    assert resumed.resumed and resumed.history == played
+    assert all(np.array_equal(a, b) for a, b in zip(resumed_model.get_weights(), model.get_weights()))
+    assert int(resumed_optimizer.iterations.numpy()) == int(optimizer.iterations.numpy()) == 4
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(resumed_optimizer.variables, optimizer.variables))
+    history = _train(lab, make_env("CartPole-v1", seed=3), second, 8)
+    assert len(history) == 8 and list(history[:4]) == played
+    assert int(resumed_optimizer.iterations.numpy()) == 8 and "Resuming after 8 episodes" in \
+        _session(lab, tmp_path / "run", seed=4)[3].describe(8)
+
+
+def test_training_run_keeps_the_generator_and_the_time_budget(lab, tmp_path):
+    model, optimizer, rng, run = _session(lab, tmp_path / "run", seed=1, minutes=0.05)
+    history = _train(lab, make_env("CartPole-v1", seed=1), (model, optimizer, rng, run), 10_000)
+    assert 0 < len(history) < 10_000 and run.spent_minutes() >= 0.05  # stopped by the budget, not the count
+    saved_rng = rng.bit_generator.state
+
+    again = _session(lab, tmp_path / "run", seed=5, minutes=0.05)
+    assert again[2].bit_generator.state == saved_rng and again[3].out_of_time()
+    assert list(_train(lab, make_env("CartPole-v1", seed=1), again, 10_000)) == list(history)  # nothing left to do
+
+    longer = _session(lab, tmp_path / "run", seed=6, minutes=0.5)  # a larger budget continues the same run
+    assert len(_train(lab, make_env("CartPole-v1", seed=1), longer, len(history) + 3)) == len(history) + 3
+
+
+def test_rendering_is_quiet_without_a_display():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "SDL_VIDEODRIVER", "DISPLAY")}
+    code = "from course_utils.rl import make_env; e = make_env('CartPole-v1', render=True); e.reset(); e.render()"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "XDG_RUNTIME_DIR" not in result.stderr, result.stderr
