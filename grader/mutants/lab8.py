@@ -65,7 +65,7 @@ MUTANTS = [
                   "ends = np.asarray(ends, bool)")]),
     wrong("discounted_returns_impl", "gamma argument ignored (0.9 written in)", says="gamma argument", gap=True,
           edits=[("else gamma * running", "else 0.9 * running")]),
-    wrong("discounted_returns_impl", "a Python list returned", says="Python list", gap=True,
+    wrong("discounted_returns_impl", "returns as a Python list", says="Python list", gap=True,
           edits=[("    return returns\n", "    return returns.tolist()\n")]),
     right("discounted_returns_impl", "vectorised: a matrix of discounts within each episode",
           source=_RETURNS + '''    episode = np.concatenate([[0], np.cumsum(ends[:-1])])
@@ -83,7 +83,7 @@ MUTANTS = [
           edits=[("returns.std()", "returns.std(ddof=1)")]),
     wrong("normalize_returns_impl", "divides by the variance", says="variance",
           edits=[("returns.std()", "returns.var()")]),
-    wrong("normalize_returns_impl", "float64 returned", says="float32", gap=True,
+    wrong("normalize_returns_impl", "float64 normalised returns", says="float32", gap=True,
           edits=[("returns = np.asarray(returns, np.float32)", "returns = np.asarray(returns, np.float64)")]),
     right("normalize_returns_impl", "statistics written out",
           source='''def normalize_returns(returns):
@@ -112,7 +112,7 @@ MUTANTS = [
           edits=[("uniform = rng.random((len(logits), 1))", "uniform = np.random.random((len(logits), 1))")]),
     wrong("sample_action_impl", "softmax without subtracting the maximum", says="overflow", gap=True,
           edits=[("np.exp(logits - logits.max(axis=1, keepdims=True))", "np.exp(logits)")]),
-    wrong("sample_action_impl", "a Python list returned", says="NumPy array", gap=True,
+    wrong("sample_action_impl", "actions as a Python list", says="NumPy array", gap=True,
           edits=[("return np.minimum(", "return list(np.minimum("), ("shape[1] - 1)", "shape[1] - 1))")]),
     right("sample_action_impl", "Gumbel-max trick",
           source=_SAMPLE + "    return np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)\n"),
@@ -184,7 +184,7 @@ MUTANTS = [
           edits=[("frame[35:195:2, ::2, 0]", "frame[35:195, :, 0]")]),
     wrong("preprocess_impl", "background kept", says="background",
           edits=[("    image[(image == 144) | (image == 109)] = 0\n", "")]),
-    wrong("preprocess_impl", "float64 returned", says="float32", gap=True,
+    wrong("preprocess_impl", "a float64 frame", says="float32", gap=True,
           edits=[("dtype=np.float32)", "dtype=np.float64)")]),
     right("preprocess_impl", "np.isin and np.where on the red channel",
           source='''def preprocess(frame):
