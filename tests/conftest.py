@@ -1,5 +1,8 @@
 """Shared test set-up: real datasets from COURSE_DATA_DIR when present (see README)."""
 
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,23 @@ def check_failed(result, *fragments: str) -> bool:
     """A public check failed and its message mentions every fragment."""
     text = " ".join(result.problems)
     return (not result.passed) and all(fragment in text for fragment in fragments)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """An HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields that folder and its base URL."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # never through a proxy: loopback only
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    thread.join()

@@ -152,3 +152,22 @@ def test_shipped_face_manifests_match_the_data_pack():
             row = rows[(name, remote.name)]
             assert (remote.sha256, remote.size) == (row["sha256"], int(row["bytes"]))
             assert remote.urls[0].endswith(row["source_commit"] + "/" + row["source_path"])
+
+
+@pytest.mark.parametrize("first", ["missing", "corrupt", "refused"])
+def test_a_second_address_is_tried_when_the_first_fails(server, monkeypatch, tmp_path, first):
+    """Real downloads from a server on 127.0.0.1: the first address answers 404, serves other bytes, or
+    refuses the connection; the file comes from the second and the first one's failure is not cached."""
+    folder, base = server
+    payload = b"the real file"
+    (folder / "good.bin").write_bytes(payload)
+    (folder / "corrupt.bin").write_bytes(b"other bytes")
+    first_url = {"missing": f"{base}nowhere.bin", "corrupt": f"{base}corrupt.bin",
+                 "refused": "http://127.0.0.1:9/f.bin"}[first]
+    remote = datasets.RemoteFile("f.bin", hashlib.sha256(payload).hexdigest(), len(payload),
+                                 (first_url, f"{base}good.bin"))
+    monkeypatch.setitem(datasets.REGISTRY, "fake", datasets.Dataset("fake", "d", "MIT", "c", (remote,)))
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    path = datasets.fetch("fake", "f.bin", timeout=5)
+    assert path.read_bytes() == payload and sorted(p.name for p in path.parent.iterdir()) == ["f.bin"]

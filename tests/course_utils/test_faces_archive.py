@@ -1,11 +1,8 @@
 """Lab 3's packed face archive end to end: built by the release, served over HTTP on 127.0.0.1 (loopback only),
 downloaded with a progress bar, checked against its sha256, loaded into the same arrays as the image files."""
 
-import functools
 import hashlib
-import http.server
 import shutil
-import threading
 import tomllib
 
 import numpy as np
@@ -23,26 +20,6 @@ SMALL = {"max_train_faces": 100, "eval_per_group": 5}
 
 def small_split() -> faces.Split:
     return faces.utkface_split(**SMALL, eval_negatives=4 * SMALL["eval_per_group"])
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    """An HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields that folder and its base URL."""
-    folder = tmp_path / "www"
-    folder.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # never through a proxy: loopback only
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    thread.join()
 
 
 def publish(monkeypatch, tmp_path, archive, server, served_bytes=None):
