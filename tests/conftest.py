@@ -59,6 +59,49 @@ def check_failed(result, *fragments: str) -> bool:
     return (not result.passed) and all(fragment in text for fragment in fragments)
 
 
+def judge_catalogue_entry(lab: str, mutant, namespace: dict, check) -> None:
+    """Judge one entry of ``lab``'s mutant catalogue with its public check, in this process.
+
+    The mutated answer cell, as a student's notebook holds it, runs in a copy of ``namespace`` (the solution's
+    cells); ``check(scope)`` runs the public check on the result. A right answer must pass; a wrong one must fail
+    with a message that contains ``mutant.says``.
+    """
+    from grader.integrity import grade_id
+    from grader.labs import find_lab
+    from grader.mutants import mutate, student_notebook
+
+    cell = next(c for c in mutate(student_notebook(find_lab(lab)), mutant).cells if grade_id(c) == mutant.cell)
+    scope = dict(namespace)
+    exec(compile(cell.source, f"<{mutant.cell}>", "exec"), scope)
+    result = check(scope)
+    if mutant.correct:
+        assert result.passed, result.message
+    else:
+        assert not result.passed and mutant.says.lower() in result.message.lower(), result.message
+
+
+def public_verdict(lab: str, mutant, namespace: dict):
+    """The public check's result for a catalogue entry, in-process: the entry's answer cell runs in a copy of
+    ``namespace`` (a lab's definitions), then the check cell that follows it in the notebook.
+
+    The answer's source is registered with linecache, as IPython does for a cell, so checks can read it.
+    """
+    import linecache
+
+    from grader.integrity import grade_id
+    from grader.labs import find_lab
+    from grader.mutants import mutate, student_notebook
+
+    cells = [c for c in mutate(student_notebook(find_lab(lab)), mutant).cells if grade_id(c)]
+    ids = [grade_id(c) for c in cells]
+    answer, check = cells[ids.index(mutant.cell)], cells[ids.index(mutant.cell) + 1]
+    filename = f"<catalogue {mutant.cell}: {mutant.name}>"
+    linecache.cache[filename] = (len(answer.source), None, answer.source.splitlines(True), filename)
+    scope = dict(namespace)
+    exec(compile(answer.source, filename, "exec"), scope)
+    return eval(compile(check.source, f"<{grade_id(check)}>", "eval"), scope)
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

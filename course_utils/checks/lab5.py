@@ -130,6 +130,7 @@ def nll_gradients(gaussian_nll: Callable, y, mean, log_var) -> tuple[np.ndarray,
             loss = gaussian_nll(y, mean_var, log_var_var)
         return loss, tape.gradient(loss, [mean_var, log_var_var])
 
+    gaussian_nll(tf.constant(np.asarray(y, dtype=np.float32)), mean_var, log_var_var)  # eager errors show as they are
     try:
         loss, grads = compiled_step(tf.constant(np.asarray(y, dtype=np.float32)))
     except Exception:  # noqa: BLE001 - any error here means the function runs only eagerly
@@ -223,12 +224,18 @@ def diagnose_samples(samples, factors, x) -> str | None:
     return None
 
 
-def numpy_contract(value, what: str) -> str | None:
-    """The docstrings promise NumPy arrays (later cells call ``samples.mean(axis=0)``); None when ``value`` is one."""
-    if isinstance(value, np.ndarray):
+def type_name(value) -> str:
+    """``module.Class`` of ``value``, e.g. ``numpy.ndarray``."""
+    return f"{type(value).__module__}.{type(value).__name__}"
+
+
+def numpy_contract(name: str, what: str) -> str | None:
+    """The docstrings promise NumPy arrays (later cells call ``samples.mean(axis=0)``); None when the returned value's
+    :func:`type_name` ``name`` is one."""
+    if name == "numpy.ndarray":
         return None
-    return (f"{what} returned a {type(value).__module__}.{type(value).__name__}: return a NumPy array "
-            "(np.asarray or .numpy()), as the docstring says; later cells call NumPy methods on it")
+    return (f"{what} returned a {name}: return a NumPy array (np.asarray or .numpy()), as the docstring says; "
+            "later cells call NumPy methods on it")
 
 
 def constant_passes(x, T: int) -> np.ndarray:
@@ -469,7 +476,7 @@ def check_mc_dropout(mc_dropout_samples: Callable, mc_dropout_predict: Callable)
     x = np.arange(1, 7, dtype=np.float32).reshape(3, 2)
     factors = [0.0, 2.0, 1.0, 3.0, 0.5]
     samples = mc_dropout_samples(ScriptedModel(factors), x, len(factors))
-    _fail_unless(numpy_contract(samples, "mc_dropout_samples"))
+    _fail_unless(numpy_contract(type_name(samples), "mc_dropout_samples"))
     _fail_unless(diagnose_samples(samples, factors, x))
 
     for scripted in (reference_samples(factors, x), constant_passes(np.linspace(0.1, 3.0, 12).reshape(4, 3), 7)):
@@ -477,7 +484,7 @@ def check_mc_dropout(mc_dropout_samples: Callable, mc_dropout_predict: Callable)
         result = predict(ScriptedModel(factors), scripted[0], len(scripted))
         require(isinstance(result, (tuple, list)) and len(result) == 2, "mc_dropout_predict must return (mean, var)")
         for value, what in zip(result, ("mc_dropout_predict's mean", "mc_dropout_predict's variance")):
-            _fail_unless(numpy_contract(value, what))
+            _fail_unless(numpy_contract(type_name(value), what))
         _fail_unless(diagnose_moments(result[0], result[1], scripted))
 
     # A real Keras dropout layer on ones: each output is 0 or 1/(1-p), so E = 1 and Var = p/(1-p).

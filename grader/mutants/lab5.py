@@ -39,6 +39,13 @@ _ECE = '''def expected_calibration_error(probs, labels, n_bins=15):
     correct = (probs.argmax(axis=1) == labels).astype(np.float64)
     bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
 '''
+_ECE_SUM = '''    ece = 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - confidence[m].mean())
+    return float(ece)
+'''
 
 MUTANTS = [
     # Exercise 1: gaussian_nll
@@ -56,6 +63,11 @@ MUTANTS = [
     wrong("gaussian_nll_impl", "written in NumPy: no gradient", says="TensorFlow",
           source=_NLL + '''    y, mean, log_var = np.asarray(y), np.asarray(mean), np.asarray(log_var)
     return np.mean(0.5 * (np.log(2 * np.pi) + log_var + (y - mean) ** 2 / np.exp(log_var)))
+'''),
+    wrong("gaussian_nll_impl", "element count read with .numpy(): breaks the compiled training step",
+          says="tf.function", gap=True,
+          source=_NLL + '''    n = int(tf.size(y).numpy())
+    return tf.reduce_sum(0.5 * (np.log(2 * np.pi) + log_var + tf.square(y - mean) * tf.exp(-log_var))) / n
 '''),
     right("gaussian_nll_impl", "variance first, tf.math.log for the constant",
           source=_NLL + '''    var = tf.exp(log_var)
@@ -78,6 +90,16 @@ MUTANTS = [
           source=_SAMPLES_LOOP + _PREDICT + "    return samples.mean(axis=0), samples.var(axis=0, ddof=1)\n"),
     wrong("mc_dropout_impl", "mean over the inputs instead of the passes", says="axis 0",
           source=_SAMPLES_LOOP + _PREDICT + "    return samples.mean(axis=1), samples.var(axis=1)\n"),
+    wrong("mc_dropout_impl", "samples stacked as a tensor, not a NumPy array", says="NumPy array", gap=True,
+          source=_SAMPLES + "    return tf.stack([model(x, training=True) for _ in range(T)])\n" + _PREDICT
+          + "    samples = np.asarray(samples)\n    mean = samples.mean(axis=0)\n"
+            "    return mean, np.maximum((samples**2).mean(axis=0) - mean**2, 0.0)\n"),
+    wrong("mc_dropout_impl", "variance not clamped: rounds below zero where the passes agree", says="negative",
+          gap=True, source=_SAMPLES_LOOP + _PREDICT + "    mean = samples.mean(axis=0)\n"
+                                                     "    return mean, (samples**2).mean(axis=0) - mean**2\n"),
+    wrong("mc_dropout_impl", "mean and variance returned as tensors", says="NumPy array", gap=True,
+          source=_SAMPLES_LOOP + _PREDICT
+          + "    return tf.reduce_mean(samples, axis=0), tf.math.reduce_variance(samples, axis=0)\n"),
     right("mc_dropout_impl", "vectorised: the batch tiled T times, one forward pass",
           source=_SAMPLES + '''    x = np.asarray(x)
     out = np.asarray(model(np.tile(x, (T,) + (1,) * (x.ndim - 1)), training=True))
@@ -100,6 +122,8 @@ MUTANTS = [
           source=_ENTROPY + "    return np.sum(probs * np.log(np.clip(probs, 1e-12, 1.0)), axis=-1)\n"),
     wrong("predictive_entropy_impl", "scipy.stats.entropy", says="stats.entropy",
           source=_ENTROPY + "    return scipy.stats.entropy(probs, axis=-1)\n"),
+    wrong("predictive_entropy_impl", "scipy.stats.entropy looked up by name", says="scipy.stats.entropy", gap=True,
+          source=_ENTROPY + "    return getattr(scipy.stats, 'entr' + 'opy')(probs, axis=-1)\n"),
     right("predictive_entropy_impl", "np.where for 0 log 0",
           source=_ENTROPY + '''    logs = np.log(np.where(probs > 0, probs, 1.0))
     return -(probs * logs).sum(-1)
@@ -132,6 +156,10 @@ MUTANTS = [
           source=_AUROC + '''    ranks = scipy.stats.rankdata(np.concatenate([a, b]), method="ordinal")
     return float((ranks[len(a):].sum() - len(b) * (len(b) + 1) / 2) / (len(a) * len(b)))
 '''),
+    wrong("auroc_impl", "roc_auc_score imported through importlib", says="roc_auc_score", gap=True,
+          source=_AUROC + "    metrics = __import__('importlib').import_module('sklearn.metrics')\n"
+                          "    score = getattr(metrics, 'roc_auc' + '_score')\n"
+                          "    return float(score(np.r_[np.zeros(len(a)), np.ones(len(b))], np.r_[a, b]))\n"),
     right("auroc_impl", "pairwise comparison with broadcasting",
           source=_AUROC + '''    greater = (b[:, None] > a[None, :]).sum()
     ties = (b[:, None] == a[None, :]).sum()
@@ -170,6 +198,17 @@ MUTANTS = [
             ece += m.mean() * abs(correct[m].mean() - confidence[m].mean())
     return float(ece)
 '''),
+    wrong("ece_impl", "left-closed bins (floor)", says="right-closed", gap=True,
+          source=_ECE.replace("np.ceil(confidence * n_bins).astype(int) - 1",
+                              "np.floor(confidence * n_bins).astype(int)") + _ECE_SUM),
+    wrong("ece_impl", "np.digitize with its default left-closed bins", says="right-closed", gap=True,
+          source=_ECE.replace("np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)",
+                              "np.clip(np.digitize(confidence, np.linspace(0, 1, n_bins + 1)) - 1, 0, n_bins - 1)")
+          + _ECE_SUM),
+    right("ece_impl", "np.digitize with right=True",
+          source=_ECE.replace("np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)",
+                              "np.clip(np.digitize(confidence, np.linspace(0, 1, n_bins + 1), right=True) - 1, 0, "
+                              "n_bins - 1)") + _ECE_SUM),
     right("ece_impl", "bin edges with np.linspace and a mask per bin",
           source='''def expected_calibration_error(probs, labels, n_bins=15):
     """Expected calibration error."""

@@ -15,7 +15,8 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from course_utils.checks import lab5 as checks  # noqa: E402
-from tests.conftest import REPO, check_failed, solution_namespace  # noqa: E402
+from grader.mutants import lab5 as catalogue  # noqa: E402
+from tests.conftest import REPO, check_failed, judge_catalogue_entry, solution_namespace  # noqa: E402
 
 NOTEBOOK = REPO / "solutions" / "lab5_uncertainty" / "lab5_uncertainty.ipynb"
 
@@ -253,3 +254,18 @@ def test_ece_mistakes_fail(solution):
                         (global_gap, "per bin")):
         result = checks.check_expected_calibration_error(wrong)
         assert check_failed(result, word), (wrong.__name__, result.message)
+
+
+PUBLIC_CHECKS = {
+    "gaussian_nll_impl": lambda ns: checks.check_gaussian_nll(ns["gaussian_nll"]),
+    "mc_dropout_impl": lambda ns: checks.check_mc_dropout(ns["mc_dropout_samples"], ns["mc_dropout_predict"]),
+    "predictive_entropy_impl": lambda ns: checks.check_predictive_entropy(ns["predictive_entropy"]),
+    "mutual_information_impl": lambda ns: checks.check_mutual_information(ns["mutual_information"]),
+    "auroc_impl": lambda ns: checks.check_auroc(ns["auroc"]),
+    "ece_impl": lambda ns: checks.check_expected_calibration_error(ns["expected_calibration_error"]),
+}
+
+
+@pytest.mark.parametrize("mutant", catalogue.MUTANTS, ids=lambda m: f"{'right' if m.correct else 'wrong'}-{m.name}")
+def test_public_checks_judge_the_catalogue(solution, mutant):
+    judge_catalogue_entry("lab5", mutant, solution, PUBLIC_CHECKS[mutant.cell])
