@@ -72,7 +72,7 @@ def cmd_autograde(args) -> int:
 def cmd_selftest(args) -> int:
     """The solution must earn every autograded point and pass every public check; the blank lab earns none."""
     with tempfile.TemporaryDirectory() as scratch:
-        outcome = selftest(find_lab(args.lab), Path(scratch), limits=_limits(args))
+        outcome = selftest(find_lab(args.lab), Path(scratch), limits=_limits(args), workers=min(2, args.workers))
     print_table(list(outcome.results.values()))
     for r in outcome.results.values():
         for c in r["checks"]:
@@ -115,6 +115,41 @@ def cmd_mutants(args) -> int:
     return 0 if all(v.ok for v in verdicts) else 1
 
 
+def cmd_similarity(args) -> int:
+    """Compare the submissions saved in a course folder; rewrite its summary report when it has results."""
+    import json
+
+    from grader.report import write_similarity, write_summary
+
+    lab = find_lab(args.lab)
+    course = Path(args.course_dir or f"grading/{lab.name}")
+    students = sorted(p.name for p in (course / "submitted").glob("*") if (p / lab.name).is_dir())
+    if not students:
+        raise SystemExit(f"no submissions in {course / 'submitted'}: run `python -m grader autograde` first")
+    pairs = write_similarity(course, lab, students, args.threshold)
+    saved = sorted((course / "results" / lab.name).glob("*.json"))
+    if saved:
+        results = [json.loads(path.read_text()) for path in saved]
+        print(f"summary with the similar pairs: {write_summary(course, lab, results, args.threshold, pairs)}")
+    for pair in pairs:
+        print(f"{pair.first:<22}{pair.second:<22}{pair.share[0]:>5.0%} {pair.share[1]:>5.0%}")
+    print(f"{len(pairs)} pair(s) of {len(students)} submissions at or above {args.threshold:.0%}: "
+          f"{course / 'report' / lab.name / 'similarity.csv'}")
+    return 0
+
+
+def _add_similarity(commands) -> None:
+    """Register ``python -m grader similarity LAB [--course-dir DIR] [--threshold T]``."""
+    from grader.similarity import THRESHOLD
+
+    sub = commands.add_parser("similarity", help="pairs of submissions with unusually alike answer code")
+    sub.add_argument("lab")
+    sub.add_argument("--course-dir", help="the course folder autograde wrote (default grading/<lab>)")
+    sub.add_argument("--threshold", type=float, default=THRESHOLD,
+                     help=f"flag a pair sharing at least this share of one student's code (default {THRESHOLD})")
+    sub.set_defaults(run=cmd_similarity)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -150,10 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     auto.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                       help="grade on this Dask cluster (default: --workers local processes)")
     auto.add_argument("--no-progress", action="store_true")
-    from grader import gradescope, lms, similarity
+    from grader import gradescope, lms
 
-    for module in (gradescope, lms, similarity):
+    for module in (gradescope, lms):
         module.add_command(commands)
+    _add_similarity(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

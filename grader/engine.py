@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import sandbox
+from grader.fingerprint import worker_fingerprint, worker_lab
 from grader.labs import REPO, Lab
 
 
@@ -38,8 +39,6 @@ def wants_gpu(lab: Lab) -> bool:
 
 def worker_facts(lab: Lab) -> dict:
     """What a worker reports about itself (runs on the worker): host, isolation and grader fingerprint."""
-    from grader.pipeline import worker_fingerprint, worker_lab
-
     level, why = sandbox.isolation()
     mine = worker_lab(lab)
     return {"host": socket.gethostname(), "isolation": level, "why": why,

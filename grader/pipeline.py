@@ -10,7 +10,6 @@ skips what is done; a worker lost mid-notebook costs that notebook, which Dask r
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import json
 import os
@@ -25,8 +24,9 @@ from pathlib import Path
 import nbformat
 
 from grader import sandbox
+from grader.fingerprint import fingerprint, worker_fingerprint, worker_lab
 from grader.intake import Submission, collect
-from grader.labs import REPO, Lab
+from grader.labs import Lab
 
 # Severity order: the first that applies becomes the status; all appear in the reasons.
 STATUSES = ("invalid notebook", "grader error", "timeout", "out of memory", "disk limit", "output limit",
@@ -227,46 +227,6 @@ def run_job(job: Job) -> dict:
     else:
         result = grade(job)
     return {**result, "worker": host}
-
-
-# What decides a grade, besides the lab's released notebook and hidden checks: the code that runs and judges
-# the student's notebook (sandbox, kernel, channel, judge, the checks' harness, the pipeline, the tamper and
-# release checks) and the checks' shared diagnoses in course_utils. A change to any of these regrades a class
-# and must be the same on every worker; the command line, reports, LMS exports, similarity, the mutation tool
-# and the rest can change without either. ``{lab}`` is the lab's short name.
-GRADE_SOURCES = ("grader/pipeline.py", "grader/judge.py", "grader/harness.py", "grader/channel.py",
-                 "grader/kernel.py", "grader/sandbox.py", "grader/integrity.py", "grader/versions.py",
-                 "course_utils/checks/__init__.py", "course_utils/checks/source.py", "course_utils/checks/{lab}.py")
-
-
-def grade_sources(lab: Lab) -> list[Path]:
-    """The files of :data:`GRADE_SOURCES` for ``lab`` in this process's checkout that exist, in a fixed order."""
-    paths = (REPO / pattern.format(lab=lab.short) for pattern in GRADE_SOURCES)
-    return [path for path in paths if path.is_file()]
-
-
-def fingerprint(lab: Lab) -> str:
-    """Changes whenever what a grade depends on changes: the released notebook, the hidden checks, or one of
-    :data:`GRADE_SOURCES`."""
-    digest = hashlib.sha256()
-    for path in (lab.release, lab.checks, *grade_sources(lab)):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def worker_lab(lab: Lab) -> Lab:
-    """The lab as this worker has it: the client's folder when this host sees it (one machine, a shared file
-    system), else the worker's own checkout's copy."""
-    return lab if lab.release.is_file() else Lab(lab.name)
-
-
-@functools.cache
-def worker_fingerprint(lab_name: str, root: str = str(REPO)) -> str:
-    """:func:`fingerprint` of this process's copy of a lab, taken once: the grader it started with."""
-    try:
-        return fingerprint(Lab(lab_name, Path(root)))
-    except OSError as error:
-        return f"unavailable ({error})"
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -96,37 +96,3 @@ def course_pairs(course: Path, lab: Lab, students: list[str], threshold: float =
         except (OSError, ValueError, UnicodeDecodeError, nbformat.ValidationError, AttributeError):
             continue
     return similar_pairs(codes, answer_code(released, cell_ids), threshold)
-
-
-def cmd_similarity(args) -> int:
-    """Compare the submissions saved in a course folder; rewrite its summary report when it has results."""
-    import json
-
-    from grader.labs import find_lab
-    from grader.report import write_similarity, write_summary
-
-    lab = find_lab(args.lab)
-    course = Path(args.course_dir or f"grading/{lab.name}")
-    students = sorted(p.name for p in (course / "submitted").glob("*") if (p / lab.name).is_dir())
-    if not students:
-        raise SystemExit(f"no submissions in {course / 'submitted'}: run `python -m grader autograde` first")
-    pairs = write_similarity(course, lab, students, args.threshold)
-    saved = sorted((course / "results" / lab.name).glob("*.json"))
-    if saved:
-        results = [json.loads(path.read_text()) for path in saved]
-        print(f"summary with the similar pairs: {write_summary(course, lab, results, args.threshold, pairs)}")
-    for pair in pairs:
-        print(f"{pair.first:<22}{pair.second:<22}{pair.share[0]:>5.0%} {pair.share[1]:>5.0%}")
-    print(f"{len(pairs)} pair(s) of {len(students)} submissions at or above {args.threshold:.0%}: "
-          f"{course / 'report' / lab.name / 'similarity.csv'}")
-    return 0
-
-
-def add_command(commands) -> None:
-    """Register ``python -m grader similarity LAB [--course-dir DIR] [--threshold T]``."""
-    sub = commands.add_parser("similarity", help="pairs of submissions with unusually alike answer code")
-    sub.add_argument("lab")
-    sub.add_argument("--course-dir", help="the course folder autograde wrote (default grading/<lab>)")
-    sub.add_argument("--threshold", type=float, default=THRESHOLD,
-                     help=f"flag a pair sharing at least this share of one student's code (default {THRESHOLD})")
-    sub.set_defaults(run=cmd_similarity)

@@ -179,20 +179,21 @@ def test_every_submission_meets_the_same_hidden_inputs(tmp_path):
 def test_the_fingerprint_follows_what_decides_a_grade_and_nothing_else(tmp_path, monkeypatch):
     """An edit to a report or the command line keeps every saved result; an edit to the judge, the lab's public
     checks or its hidden checks regrades."""
-    from grader import pipeline
+    from grader import fingerprint
 
     root = tmp_path / "checkout"
     lab = Lab("lab1_perceptron", root)
+    deciding = [p.relative_to(REPO) for p in fingerprint.grade_sources(find_lab("lab1"))]
     for path in [lab.release.relative_to(root), lab.checks.relative_to(root), Path("grader/report.py"),
-                 Path("grader/__main__.py"), *(p.relative_to(REPO) for p in pipeline.grade_sources(find_lab("lab1")))]:
+                 Path("grader/__main__.py"), *deciding]:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / path, root / path)
-    monkeypatch.setattr(pipeline, "REPO", root)
-    before = pipeline.fingerprint(lab)
+    monkeypatch.setattr(fingerprint, "REPO", root)
+    before = fingerprint.fingerprint(lab)
     for outside in ("grader/report.py", "grader/__main__.py"):
         (root / outside).write_text((root / outside).read_text() + "\n# a comment\n")
-        assert pipeline.fingerprint(lab) == before, outside
+        assert fingerprint.fingerprint(lab) == before, outside
     for inside in ("grader/judge.py", "course_utils/checks/lab1.py", "grader/checks/test_lab1.py"):
         (root / inside).write_text((root / inside).read_text() + "\n# a comment\n")
-        assert pipeline.fingerprint(lab) != before, inside
-        before = pipeline.fingerprint(lab)
+        assert fingerprint.fingerprint(lab) != before, inside
+        before = fingerprint.fingerprint(lab)
