@@ -71,12 +71,22 @@ def generate_assignment(lab: Lab, course: Path) -> Path:
     return course / "release" / lab.name / lab.notebook_name
 
 
+def _as_gradebook_time(submitted_at: str | None) -> datetime.datetime | None:
+    """An ISO 8601 submission time as nbgrader stores it (naive UTC); a naive time (a zip's DOS time) as it is."""
+    if not submitted_at:
+        return None
+    moment = datetime.datetime.fromisoformat(submitted_at)
+    return moment.astimezone(datetime.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def record_grades(course: Path, lab: Lab, student: str, scores: dict[str, float | None],
-                  missing_answers: list[str]) -> None:
+                  missing_answers: list[str], submitted_at: str | None = None) -> None:
     """Store one student's per-question scores in the gradebook (idempotent).
 
     ``scores`` maps each autograded cell's grade_id to its points; written-answer
     cells are left for manual grading unless unanswered (then 0, as nbgrader does).
+    ``submitted_at`` is when the student handed the notebook in (the LMS zip's time, ISO 8601), which a
+    late policy needs; None when the intake does not say (a folder of files), never the grading time.
     """
     from nbgrader.api import Gradebook
 
@@ -84,7 +94,7 @@ def record_grades(course: Path, lab: Lab, student: str, scores: dict[str, float 
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{course.resolve() / 'gradebook.db'}") as gradebook:
         warnings.simplefilter("ignore")  # nbgrader's SQLAlchemy usage warns on every new submission
         gradebook.update_or_create_student(student)
-        gradebook.update_or_create_submission(lab.name, student, timestamp=datetime.datetime.now(datetime.UTC))
+        gradebook.update_or_create_submission(lab.name, student, timestamp=_as_gradebook_time(submitted_at))
         notebook = gradebook.find_notebook(lab.notebook_name.removesuffix(".ipynb"), lab.name)
         for cell in notebook.grade_cells:
             grade = gradebook.find_grade(cell.name, notebook.name, lab.name, student)

@@ -6,6 +6,7 @@ autograder, the mutation tool, the Colab grading notebook, the Slurm recipes and
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ def grade_lab(lab: Lab, submissions: Path, course: Path, *, workers: int, limits
 
     course.mkdir(parents=True, exist_ok=True)
     generate_assignment(lab, course)
-    record_intake(course, lab, submissions)  # LMS entry names and times, for `export`
+    intake = json.loads(record_intake(course, lab, submissions).read_text())  # LMS entry names and times
     prefetch_datasets()
     env = {"COURSE_MODE": "smoke", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
     data_dirs = _data_dirs()
@@ -65,7 +66,8 @@ def grade_lab(lab: Lab, submissions: Path, course: Path, *, workers: int, limits
 
     def on_result(result: dict) -> None:
         if result["status"] not in ("invalid notebook", "grader error"):
-            record_grades(course, lab, result["student"], result["scores"], result["missing_answers"])
+            record_grades(course, lab, result["student"], result["scores"], result["missing_answers"],
+                          intake.get(result["student"], {}).get("submitted_at"))
         write_feedback(course, lab, result)
 
     results = autograde(lab, submissions, course, workers=workers, limits=limits, data_dirs=data_dirs,

@@ -197,3 +197,18 @@ def test_the_fingerprint_follows_what_decides_a_grade_and_nothing_else(tmp_path,
         (root / inside).write_text((root / inside).read_text() + "\n# a comment\n")
         assert fingerprint.fingerprint(lab) != before, inside
         before = fingerprint.fingerprint(lab)
+
+
+def test_the_gradebook_records_when_the_student_handed_in_not_when_it_was_graded(tmp_path):
+    import datetime
+
+    from nbgrader.api import Gradebook
+
+    from grader.course import generate_assignment, record_grades
+
+    generate_assignment(LAB, tmp_path)
+    record_grades(tmp_path, LAB, "jdoe", {}, [], "2026-03-01T23:59:00+01:00")
+    record_grades(tmp_path, LAB, "folder-student", {}, [], None)
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
+        stamps = {s.student_id: s.timestamp for s in gradebook.find_assignment(LAB.name).submissions}
+    assert stamps == {"jdoe": datetime.datetime(2026, 3, 1, 22, 59), "folder-student": None}
