@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -250,13 +251,22 @@ def _load_done(folder: Path, submissions: list[Submission], stamp: str) -> dict[
 
 
 def warn_if_versioned(course: Path) -> bool:
-    """Warn on stderr when ``course`` lies inside a git work tree (student data next to the code); True then."""
+    """Warn on stderr when ``course`` lies inside a git work tree and git does not ignore it (student data
+    next to the code could be committed); True then."""
     folder = course.resolve()
-    if not any((parent / ".git").exists() for parent in (folder, *folder.parents)):
+    tree = next((parent for parent in (folder, *folder.parents) if (parent / ".git").exists()), None)
+    if tree is None:
         return False
-    print(f"WARNING: the course directory {course} is inside a git work tree. It will hold student submissions "
-          "and grades (personal data): keep them out of version control; pass --course-dir outside the "
-          "checkout.", file=sys.stderr)
+    try:
+        ignored = subprocess.run(["git", "-C", str(tree), "check-ignore", "-q", str(folder)],
+                                 capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ignored = False  # no git to ask: warn
+    if ignored:
+        return False
+    print(f"WARNING: the course directory {course} is inside the git work tree {tree} and git does not ignore "
+          "it. It will hold student submissions and grades (personal data): keep them out of version control; "
+          "pass --course-dir outside the checkout or add it to .gitignore.", file=sys.stderr)
     return True
 
 

@@ -53,9 +53,15 @@ def test_a_crash_costs_only_the_cells_it_stopped(graded, case):
         assert kept == {"tape_gradient", "activations", "perceptron"}
 
 
-def test_course_directory_inside_a_git_work_tree_is_warned_about(tmp_path, capsys):
+def test_course_directory_inside_a_git_work_tree_is_warned_about_unless_git_ignores_it(tmp_path, capsys):
+    import subprocess
+
     assert not warn_if_versioned(tmp_path / "grading")
     assert capsys.readouterr().err == ""
-    (tmp_path / ".git").mkdir()
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     assert warn_if_versioned(tmp_path / "grading" / "lab1")
-    assert "inside a git work tree" in capsys.readouterr().err
+    assert "inside the git work tree" in capsys.readouterr().err
+    (tmp_path / ".gitignore").write_text("grading/\n")
+    assert not warn_if_versioned(tmp_path / "grading" / "lab1")
+    assert capsys.readouterr().err == ""
+    assert not warn_if_versioned(LAB.root / "build" / "demo")  # this checkout ignores build/
