@@ -66,12 +66,16 @@ def judge_catalogue_entry(lab: str, mutant, namespace: dict, check) -> None:
     cells); ``check(scope)`` runs the public check on the result. A right answer must pass; a wrong one must fail
     with a message that contains ``mutant.says``.
     """
+    import linecache
+
     from grader.integrity import grade_id
     from grader.labs import find_lab
     from grader.mutants import mutate, student_notebook
 
     cell = next(c for c in mutate(student_notebook(find_lab(lab)), mutant).cells if grade_id(c) == mutant.cell)
     scope = dict(namespace)
+    # Registered like a notebook cell's source, so that checks reading a function's source find it.
+    linecache.cache[f"<{mutant.cell}>"] = (len(cell.source), None, cell.source.splitlines(True), f"<{mutant.cell}>")
     exec(compile(cell.source, f"<{mutant.cell}>", "exec"), scope)
     result = check(scope)
     if mutant.correct:

@@ -50,8 +50,10 @@ def parameter_count_problem(count: int, arch: dict) -> str | None:
         return (f"{message}: the 1x1 skip projection reads the input image (1 channel). It should read the first "
                 f"block's pooled output (filters1 channels), the input of the second convolution")
     if arch["skip"] == "residual" and count == child_params({**arch, "skip": "none"}):
-        return (f"{message}: the residual connection is missing. Add a 1x1 convolution of the first block's "
-                f"output to the second convolution's output")
+        identity = " (an identity shortcut, the ResNet habit when filters1 == filters2, is not the recipe)" \
+            if arch["filters1"] == arch["filters2"] else ""
+        return (f"{message}: the residual connection's 1x1 projection is missing{identity}. Add a 1x1 "
+                f"convolution of the first block's output to the second convolution's output")
     swapped = {**arch, "kernel1": arch["kernel2"], "kernel2": arch["kernel1"]}
     if arch["kernel1"] != arch["kernel2"] and count == child_params(swapped):
         return f"{message}: kernel1 and kernel2 are swapped (kernel1 belongs to the first convolution)"
@@ -72,11 +74,45 @@ def model_problems(model, arch: dict) -> list[str]:
     count_problem = parameter_count_problem(model.count_params(), arch)
     if count_problem:
         problems.append(count_problem)
-    used = {_activation_name(layer) for layer in model.layers} - {None, "linear"}
-    if used != {arch["activation"]}:
-        problems.append(f"for {arch} the layers use activations {sorted(used)}, expected only "
-                        f"{arch['activation']!r} (and none on the logits)")
+    layer_problem = layers_problem(layer_summary(model), arch)
+    if layer_problem:
+        problems.append(layer_problem)
     return problems
+
+
+# The layer types the recipe of Exercise 1 can be written with (activations as arguments or as layers).
+RECIPE_LAYERS = {"InputLayer", "Conv2D", "MaxPooling2D", "Activation", "ReLU", "Add", "GlobalAveragePooling2D",
+                 "Flatten", "Dense"}
+
+
+def layer_summary(model) -> list[tuple[str, str | None]]:
+    """The model's layers, nested models unrolled, as plain data: (class name, activation name or None) each."""
+    summary = []
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            summary.extend(layer_summary(layer))
+        else:
+            summary.append((type(layer).__name__, _activation_name(layer)))
+    return summary
+
+
+def layers_problem(summary: list[tuple[str, str | None]], arch: dict) -> str | None:
+    """What the layer list ``summary`` (see :func:`layer_summary`) gets wrong for ``arch``, or None.
+
+    Judged from the configuration, not from outputs: a layer outside the recipe (a dropout, a batch
+    normalisation), an activation other than the chosen one, or an activation on the logits.
+    """
+    extra = sorted({kind for kind, _ in summary} - RECIPE_LAYERS)
+    if extra:
+        return (f"for {arch} the model has layers {extra} that the recipe does not have: only the convolutions, "
+                f"poolings, the activation, the residual Add, the head and Dense(10)")
+    if summary and summary[-1][1] not in (None, "linear"):
+        return (f"for {arch} the last layer applies the activation {summary[-1][1]!r}: the output must be the 10 "
+                f"logits of Dense(10), with no activation (no softmax)")
+    used = {"relu" if kind == "ReLU" else name for kind, name in summary} - {None, "linear"}
+    if used != {arch["activation"]}:
+        return f"for {arch} the layers use activations {sorted(used)}, expected only {arch['activation']!r}"
+    return None
 
 
 def _activation_name(layer) -> str | None:
@@ -165,7 +201,7 @@ def set_weights_by_shape(model, weights: dict[str, np.ndarray]) -> None:
 @public_check
 def check_build_child(build_child) -> None:
     """``build_child(arch)`` matches the parameter formula, output shape, activation and forward pass."""
-    indices = [0, 5, 47, 70, 101, 122, 190, 263, 348, space_size() - 1]
+    indices = [0, 5, 47, 70, 101, 122, 150, 190, 263, 348, space_size() - 1]
     x = np.random.default_rng(6).uniform(size=(3, 28, 28, 1)).astype("float32")
     for index in indices:
         arch = architecture(index)
@@ -184,6 +220,9 @@ def _require_valid(arch, what: str) -> None:
             f"{what} has keys {list(arch)}, expected {list(SEARCH_SPACE)} (in this order)")
     for name, choices in SEARCH_SPACE.items():
         require(arch[name] in choices, f"{what}[{name!r}] = {arch[name]!r} is not one of {choices}")
+        require(isinstance(arch[name], type(choices[0])),
+                f"{what}[{name!r}] is a {type(arch[name]).__name__}: a choice keeps its own type "
+                f"({type(choices[0]).__name__}); take it from the tuple of choices by a drawn index")
 
 
 def uniform_problem(archs: list[dict], what: str) -> str | None:
@@ -215,6 +254,16 @@ def _require_distinct(archs: list[dict], what: str) -> None:
             f"does not count against the budget (score samples with a BudgetedEvaluator and return its result())")
 
 
+def _draws_with_global_seed(sample_random_architecture, global_seed: int) -> list[tuple]:
+    """30 draws with a generator of seed 0 after seeding NumPy's and TensorFlow's global generators."""
+    import tensorflow as tf
+
+    np.random.seed(global_seed)
+    tf.random.set_seed(global_seed)
+    rng = np.random.default_rng(0)
+    return [tuple(sample_random_architecture(rng).values()) for _ in range(30)]
+
+
 @public_check
 def check_random_search(sample_random_architecture, random_search, table) -> None:
     """Random architectures are valid, uniform per decision, reproducible, distinct, scored with ``evaluate``."""
@@ -226,6 +275,10 @@ def check_random_search(sample_random_architecture, random_search, table) -> Non
     require(problem is None, problem or "")
     require(len({tuple(a.values()) for a in archs}) > space_size() // 2,
             "600 random draws gave few distinct architectures: draw every decision with rng")
+    draws = [_draws_with_global_seed(sample_random_architecture, global_seed) for global_seed in (1, 2)]
+    require(draws[0] == draws[1],
+            "sample_random_architecture gave different architectures for the same generator state: draw only with "
+            "rng (no np.random, random or tf.random)")
 
     found, rewards = random_search(table.lookup, 100, 3)
     require(len(found) == 100, f"random_search(evaluate, 100, seed) returned {len(found)} architectures")
@@ -246,6 +299,13 @@ def scaled_controller(Controller, seed: int, scale: float):
     controller = Controller(seed=seed)
     controller.set_weights([w * scale for w in controller.get_weights()])
     return controller
+
+
+# A controller whose initial weights are scaled this much puts probabilities below float32's range on some
+# choices: log(softmax) gives -inf there (and 0 * -inf = NaN in the entropy), log_softmax stays finite.
+SHARP_SCALE = 200.0
+UNSTABLE = ("with a sharply peaked controller the log-probability or the entropy is not finite (-inf or NaN): "
+            "the log of a softmax underflows; take tf.nn.log_softmax of the logits, which is stable")
 
 
 def reference_log_prob_and_entropy(controller, tokens, n_choices):
@@ -331,6 +391,12 @@ def check_log_prob_and_entropy(log_prob_and_entropy, Controller, n_choices) -> N
     missing = [v.path for v, g in zip(controller.trainable_variables, grads) if g is None]
     require(not missing, f"no gradient reaches {missing[:3]}: compute log_prob with TensorFlow operations "
                          f"only, and feed every token but the last")
+    sharp = scaled_controller(Controller, seed=2, scale=SHARP_SCALE)
+    expected_lp, expected_h = reference_log_prob_and_entropy(sharp, tokens, n_choices)
+    log_prob, entropy = log_prob_and_entropy(sharp, tokens)
+    require(np.all(np.isfinite(log_prob)) and np.all(np.isfinite(entropy)), UNSTABLE)
+    require_close(log_prob, expected_lp, what="log-probability of a sharply peaked controller", atol=1e-3, rtol=1e-4)
+    require_close(entropy, expected_h, what="summed entropy of a sharply peaked controller", atol=1e-3, rtol=1e-4)
 
 
 def reference_reinforce(controller, tokens, rewards, baseline, entropy_weight, n_choices):
@@ -436,19 +502,86 @@ def reference_sample_tokens(controller, n: int, rng: np.random.Generator, n_choi
 
 
 class RecordingReinforce:
-    """A reference ``reinforce_step`` that also records each call's tokens, rewards and baseline."""
+    """A reference ``reinforce_step`` that also records each call's tokens, rewards and baseline.
+
+    ``options`` holds, per call, what the search handed over besides the batch: the controller's and the
+    optimizer's identities, the optimizer's class name and learning rate, the entropy weight;
+    ``first_weights`` the controller's weights at the first call (before any update).
+    """
 
     def __init__(self, n_choices):
-        self.n_choices, self.calls = n_choices, []
+        self.n_choices, self.calls, self.options, self.first_weights = n_choices, [], [], None
 
     def __call__(self, controller, optimizer, tokens, rewards, baseline, entropy_weight) -> float:
         self.calls.append((np.asarray(tokens), np.asarray(rewards, dtype=float),
                            None if baseline is None else float(baseline)))
+        if self.first_weights is None:
+            self.first_weights = [np.asarray(w) for w in controller.get_weights()]
+        self.options.append((id(controller), id(optimizer), type(optimizer).__name__,
+                             _learning_rate(optimizer), float(entropy_weight)))
         if len(tokens) != len(rewards) or baseline is None:  # reported by baseline_problem afterwards
             return 0.0
         loss, grads = reference_reinforce(controller, tokens, rewards, baseline, entropy_weight, self.n_choices)
         optimizer.apply_gradients(zip(grads, controller.trainable_variables))
         return loss
+
+
+def _learning_rate(optimizer) -> float | None:
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except (AttributeError, TypeError, ValueError):  # a schedule, or no optimizer at all
+        return None
+
+
+def search_options_problem(options: list[tuple], first_weights, seed_weights, learning_rate: float,
+                           entropy_weight: float) -> str | None:
+    """Whether a search honoured its arguments (see :class:`RecordingReinforce` for ``options``), or None.
+
+    ``first_weights``: the controller's weights at the first update; ``seed_weights``: those of a fresh
+    ``Controller(seed=seed)``.
+    """
+    if len({option[0] for option in options}) > 1:
+        return "controller_search made a new controller during the search: make one Controller(seed=seed) and keep it"
+    if len({option[1] for option in options}) > 1:
+        return ("controller_search made a new optimizer during the search: make one Adam optimizer and keep it "
+                "(it carries the moment estimates from one update to the next)")
+    _, _, kind, rate, beta = options[0]
+    if kind != "Adam":
+        return f"the controller is trained with {kind}: the exercise asks for keras.optimizers.Adam"
+    if rate is None or not np.isclose(rate, learning_rate, rtol=1e-5):
+        return (f"the optimizer's learning rate is {rate}, but the search was called with learning_rate="
+                f"{learning_rate}: pass the argument to Adam")
+    if not np.isclose(beta, entropy_weight, rtol=1e-6, atol=0):
+        return (f"reinforce_step got entropy_weight={beta}, but the search was called with entropy_weight="
+                f"{entropy_weight}: pass the argument on")
+    if len(first_weights) != len(seed_weights) or not all(
+            np.shape(a) == np.shape(b) and np.allclose(a, b) for a, b in zip(first_weights, seed_weights)):
+        return ("the controller does not start from Controller(seed=seed): the seed argument must make the "
+                "controller as well as the generator")
+    return None
+
+
+def progress_problem(updates: list[dict], calls) -> str | None:
+    """Whether ``progress.update`` got, once per controller update, the batch's mean reward and the new baseline."""
+    if len(updates) != len(calls):
+        return (f"progress.update was called {len(updates)} times for {len(calls)} controller updates: call it "
+                f"once per update, progress.update(reward=batch mean, baseline=b)")
+    for update, (_, rewards, _) in zip(updates, calls):
+        if set(update) != {"reward", "baseline"} or not np.isclose(float(update["reward"]), rewards.mean()):
+            return ("progress.update must get the batch's mean reward and the baseline, as "
+                    "progress.update(reward=..., baseline=...)")
+    return None
+
+
+class RecordingProgress:
+    """A stand-in for the live plot: records the keyword values of every ``update``."""
+
+    def __init__(self):
+        self.updates: list[dict] = []
+
+    def update(self, *values, **named) -> None:
+        self.updates.append({**{f"argument {i}": value for i, value in enumerate(values)},
+                             **{name: float(np.asarray(value)) for name, value in named.items()}})
 
 
 def with_reference_steps(controller_search, n_choices):
@@ -513,8 +646,15 @@ def check_controller_search(controller_search, table) -> None:
 
     n_choices = [len(choices) for choices in SEARCH_SPACE.values()]
     search, recorder = with_reference_steps(controller_search, n_choices)
-    search(table.lookup, 21, seed=1, batch_size=4, decay=0.7)
+    progress = RecordingProgress()
+    search(table.lookup, 21, seed=1, batch_size=4, decay=0.7, learning_rate=0.07, entropy_weight=0.02,
+           progress=progress)
     problem = baseline_problem(recorder.calls, 0.7)
+    require(problem is None, problem or "")
+    controller_class = getattr(search, "__globals__", {}).get("Controller")
+    seed_weights = controller_class(seed=1).get_weights() if controller_class else recorder.first_weights
+    problem = search_options_problem(recorder.options, recorder.first_weights, seed_weights, 0.07, 0.02) \
+        or progress_problem(progress.updates, recorder.calls)
     require(problem is None, problem or "")
     for tokens, rewards, _ in recorder.calls:
         expected = [table.accuracy[arch_key({name: SEARCH_SPACE[name][int(i)] for name, i in
@@ -550,8 +690,10 @@ def check_controller_search(controller_search, table) -> None:
 @public_check
 def check_compare(best_so_far, compare, random_search, controller_search, table) -> None:
     """Best-so-far is a running maximum; ``compare`` returns both methods' curves for every seed."""
-    require_close(best_so_far(np.array([0.3, 0.1, 0.5, 0.4, 0.6])), [0.3, 0.3, 0.5, 0.5, 0.6],
-                  what="best_so_far([0.3, 0.1, 0.5, 0.4, 0.6])")
+    best = best_so_far(np.array([0.3, 0.1, 0.5, 0.4, 0.6]))
+    require(isinstance(best, np.ndarray), f"best_so_far returned a {type(best).__name__}: return a NumPy array")
+    require_close(best, [0.3, 0.3, 0.5, 0.5, 0.6], what="best_so_far([0.3, 0.1, 0.5, 0.4, 0.6])")
+    require_close(best_so_far(np.array([-2.0, -3.0, -1.0])), [-2.0, -2.0, -1.0], what="best_so_far([-2, -3, -1])")
     curves = compare(table.lookup, 12, [5, 6])
     require(set(curves) == {"random", "controller"},
             f"compare should return the keys 'random' and 'controller', got {sorted(curves)}")

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from course_utils.checks import lab6 as public
-from course_utils.nas import SEARCH_SPACE, arch_key, architecture, load_nas_table
-from grader.harness import expect, expect_close, expect_no_problem, points
+from course_utils.nas import SEARCH_SPACE, arch_key, architecture, load_nas_table, space_size
+from grader.harness import expect, expect_close, expect_no_problem, generated, kernel_module, points
 
 N_CHOICES = [len(choices) for choices in SEARCH_SPACE.values()]
 OFFSETS = [int(offset) for offset in np.cumsum([0] + N_CHOICES)]
@@ -95,6 +97,25 @@ def search(controller_search, table, budget, seed, **options):
     run, recorder = ref.with_reference_steps(controller_search, N)
     archs, rewards = run(table.lookup, budget, seed=seed, **options)
     return recorder.calls, [list(arch.values()) for arch in archs], rewards
+
+
+def search_options(controller_search, table, budget, seed, **options):
+    run, recorder = ref.with_reference_steps(controller_search, N)
+    progress = ref.RecordingProgress()
+    run(table.lookup, budget, seed=seed, progress=progress, **options)
+    return (recorder.calls, [list(option) for option in recorder.options], recorder.first_weights,
+            progress.updates)
+
+
+def gradients(log_prob_and_entropy, Controller, seed, scale, tokens):
+    import tensorflow as tf
+
+    controller = ref.scaled_controller(Controller, seed, scale)
+    with tf.GradientTape() as tape:
+        log_prob, entropy = log_prob_and_entropy(controller, tokens)
+        total = tf.reduce_sum(log_prob) + 0.5 * tf.reduce_sum(entropy)
+    grads = tape.gradient(total, controller.trainable_variables)
+    return [None if g is None else tf.convert_to_tensor(g).numpy() for g in grads]
 """
 
 
@@ -119,17 +140,27 @@ def test_build_child_parameter_counts(student):
         expect_no_problem(public.parameter_count_problem(got, arch))
 
 
+def _generated_architectures(seed: int, n: int) -> list[dict]:
+    """``n`` architectures drawn with a fixed seed, always including residual ones with filters1 == filters2
+    (where an identity shortcut has the right output shape) and both heads."""
+    rng = np.random.default_rng(seed)
+    equal = [i for i in range(space_size()) if architecture(i)["skip"] == "residual"
+             and architecture(i)["filters1"] == architecture(i)["filters2"]]
+    chosen = list(rng.choice(equal, size=2, replace=False)) + list(rng.choice(space_size(), size=n - 2, replace=False))
+    return [architecture(int(i)) for i in chosen]
+
+
 @points(0.5, question="build_child")
-def test_build_child_output_and_activation(student):
-    for index in (9, 77, 110, 143, 244, 431):
-        arch = architecture(index)
-        shape = np.shape(student.call("lambda a: build_child(a)(np.zeros((3, 28, 28, 1), 'float32'))", arch))
-        expect(shape == (3, 10), f"build_child({arch}) maps a batch of 3 images to shape {shape}, expected (3, 10)")
-        names = student.call("lambda a: [str(getattr(l.get_config().get('activation'), '__name__', "
-                             "l.get_config().get('activation'))) for l in build_child(a).layers]", arch)
-        used = set(names) - {"None", "linear"}
-        expect(used == {arch["activation"]},
-               f"build_child({arch}) uses the activations {sorted(used)}; it should use only the chosen one")
+def test_build_child_specification_from_configuration(student):
+    archs = _generated_architectures(61, 10)
+    models = student.call(f"lambda archs: [(m := build_child(a), (m.count_params(), tuple(m(np.zeros((3, 28, 28, 1), "
+                          f"'float32')).shape), {kernel_module('course_utils.checks.lab6')}.layer_summary(m)))[1] "
+                          f"for a in archs]", archs, _timeout=120)
+    for arch, (count, shape, summary) in zip(archs, models, strict=True):
+        expect(tuple(shape) == (3, 10), f"build_child({arch}) maps a batch of 3 images to shape {tuple(shape)}, "
+                                        f"expected (3, 10)")
+        expect_no_problem(public.parameter_count_problem(count, arch))
+        expect_no_problem(public.layers_problem([(str(kind), activation) for kind, activation in summary], arch))
 
 
 @points(1, question="build_child")
@@ -149,7 +180,7 @@ def test_build_child_forward_pass(student):
 
 # ---------------------------------------------------------------- Exercise 2: random search
 
-@points(1, question="random_search")
+@points(0.5, question="random_search")
 def test_random_architectures_valid_and_uniform(student):
     archs = student.call("lambda s, n: (lambda rng: [sample_random_architecture(rng) for _ in range(n)])"
                          "(np.random.default_rng(s))", 17, 900)
@@ -157,6 +188,30 @@ def test_random_architectures_valid_and_uniform(student):
            "sample_random_architecture returned something that is not an architecture of the search space")
     expect_no_problem(public.uniform_problem([dict(zip(SEARCH_SPACE, _plain(arch))) for arch in archs],
                                              "sample_random_architecture"))
+
+
+# Kernel-side: draws of sample_random_architecture with one seeded generator, the global NumPy and TensorFlow
+# generators reseeded differently before each run, and the type names of the choices.
+_ARCH_DRAWS = ("lambda seed, n: [(np.random.seed(g), tf.random.set_seed(g), (lambda rng: [(list(a.values()), "
+               "[type(v).__name__ for v in a.values()]) for a in (sample_random_architecture(rng) for _ in range(n))])"
+               "(np.random.default_rng(seed)))[2] for g in (1, 2)]")
+
+
+@points(0.5, question="random_search")
+def test_random_architectures_draw_only_from_rng(student):
+    first, second = student.call(_ARCH_DRAWS, 23, 40)
+    expect([values for values, _ in first] == [values for values, _ in second],
+           "sample_random_architecture gave different architectures for the same generator state: draw only "
+           "with rng (no np.random, random or tf.random)")
+    expected = [type(choices[0]).__name__ for choices in SEARCH_SPACE.values()]
+    for _, names in first:
+        for name, got, want in zip(SEARCH_SPACE, names, expected, strict=True):
+            expect(got == want or (want == "str" and got == "str_"),
+                   f"sample_random_architecture returns {name} as a {got}: a choice keeps its own type ({want}); "
+                   f"take it from the tuple of choices by a drawn index")
+    other = student.call(_ARCH_DRAWS, 24, 40)[0]
+    expect([values for values, _ in other] != [values for values, _ in first],
+           "sample_random_architecture gave the same architectures for generators of different seeds: draw with rng")
 
 
 @points(1, question="random_search")
@@ -188,7 +243,19 @@ def test_sample_tokens_shape_and_range(student):
                "a sampled token is outside the choices of its decision")
 
 
-@points(1, question="sample_tokens")
+@points(0.5, question="sample_tokens")
+def test_sample_tokens_draw_only_from_rng(student):
+    runs = student.call(f"lambda: [(np.random.seed(g), tf.random.set_seed(g), sample_tokens("
+                        f"{SCALED.format(s=4, k=6.0)}, 50, np.random.default_rng(s)))[2] for g, s in ((1, 3), (2, 3), "
+                        f"(1, 4))]")
+    same, again, other = (np.asarray(run) for run in runs)
+    expect(np.array_equal(same, again), "sample_tokens gave different tokens for the same generator state: draw "
+                                        "only with rng (no np.random or tf.random)")
+    expect(not np.array_equal(same, other), "sample_tokens gave the same tokens for generators of different seeds: "
+                                            "draw with rng")
+
+
+@points(0.5, question="sample_tokens")
 def test_sample_tokens_follow_the_conditionals(student):
     weights = _weights(student, seed=8, scale=12.0)
     tokens = np.asarray(student.call(f"lambda: sample_tokens({SCALED.format(s=8, k=12.0)}, 600, "
@@ -200,7 +267,7 @@ def test_sample_tokens_follow_the_conditionals(student):
 
 # ---------------------------------------------------------------- Exercise 4: log-probability
 
-@points(2, question="log_prob")
+@points(1, question="log_prob")
 def test_log_prob_matches_reference(student):
     rng = np.random.default_rng(31)
     for seed, scale, n in ((5, 4.0, 9), (6, 9.0, 1)):
@@ -209,6 +276,33 @@ def test_log_prob_matches_reference(student):
         got = student.call(f"lambda x: log_prob_and_entropy({SCALED.format(s=seed, k=scale)}, x)[0]", tokens)
         expected, _, _ = _forward(weights, tokens)
         expect_close(got, expected.numpy(), what="log-probability", atol=1e-4, rtol=1e-4)
+
+
+@points(1, question="log_prob")
+def test_log_prob_gradients_and_stability(student):
+    import tensorflow as tf
+
+    tokens = _random_tokens(np.random.default_rng(33), 6)
+    seed, scale = 9, 3.0
+    variables = [tf.Variable(w) for w in _weights(student, seed, scale)]
+    with tf.GradientTape() as tape:
+        log_prob, entropy, _ = _forward(variables, tokens)
+        total = tf.reduce_sum(log_prob) + 0.5 * tf.reduce_sum(entropy)
+    expected = tape.gradient(total, variables)
+    got = student.call(_with_references("gradients", "log_prob_and_entropy", "Controller"), seed, scale, tokens)
+    expect(all(g is not None for g in got), "no gradient reaches some of the controller's weights: compute the "
+                                            "log-probability and the entropy with TensorFlow operations only")
+    for g, e in zip(got, expected, strict=True):
+        expect_close(g, tf.convert_to_tensor(e).numpy(), what="the gradient of the log-probability and the entropy",
+                     atol=1e-4, rtol=1e-3)
+    sharp = _weights(student, 10, public.SHARP_SCALE)
+    got_lp, got_h = student.call(f"lambda x: [np.asarray(v) for v in log_prob_and_entropy("
+                                 f"{SCALED.format(s=10, k=public.SHARP_SCALE)}, x)]", tokens)
+    expect(np.all(np.isfinite(got_lp)) and np.all(np.isfinite(got_h)), public.UNSTABLE)
+    expected_lp, expected_h, _ = _forward(sharp, tokens)
+    expect_close(got_lp, expected_lp.numpy(), what="log-probability of a sharply peaked controller", atol=1e-3,
+                 rtol=1e-4)
+    expect_close(got_h, expected_h.numpy(), what="entropy of a sharply peaked controller", atol=1e-3, rtol=1e-4)
 
 
 @points(1, question="log_prob")
@@ -289,7 +383,7 @@ def test_controller_search_budget_and_rewards(student, table):
            "controller_search is not reproducible for a fixed seed")
 
 
-@points(1, question="controller_search")
+@points(0.5, question="controller_search")
 def test_controller_search_baseline(student, table):
     for seed, batch, decay in ((17, 3, 0.6), (18, 5, 0.9)):
         calls, _, _ = _search(student, 19, seed, batch_size=batch, decay=decay)
@@ -300,6 +394,19 @@ def test_controller_search_baseline(student, table):
             archs = [{name: SEARCH_SPACE[name][int(i)] for name, i in zip(SEARCH_SPACE, row)} for row in tokens]
             expect_close(rewards, [table.accuracy[arch_key(arch)] for arch in archs],
                          what="the rewards passed to reinforce_step (the scores of its tokens)", atol=1e-9)
+
+
+@points(0.5, question="controller_search")
+def test_controller_search_honours_its_arguments(student, table):
+    seed, learning_rate, beta = 19, 0.045, 0.013
+    calls, options, first_weights, updates = student.call(
+        _with_references("search_options", "controller_search", "table"), 14, seed, batch_size=3,
+        learning_rate=learning_rate, entropy_weight=beta, _timeout=120)
+    expect(bool(options), "controller_search never called reinforce_step")
+    calls = [(np.asarray(tokens), np.asarray(rewards, dtype=float), baseline) for tokens, rewards, baseline in calls]
+    expect_no_problem(public.search_options_problem([tuple(option) for option in options], first_weights,
+                                                    _weights(student, seed, 1.0), learning_rate, beta))
+    expect_no_problem(public.progress_problem(updates, calls))
 
 
 @points(0.5, question="controller_search")
@@ -318,10 +425,19 @@ def test_controller_search_learns(student, table):
 
 # ---------------------------------------------------------------- Exercise 7: the comparison
 
+_REWARDS = st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=1, max_size=40)
+
+
 @points(1, question="compare")
-def test_best_so_far(student):
-    rewards = np.random.default_rng(50).uniform(size=23)
-    expect_close(student.call("best_so_far", rewards), np.maximum.accumulate(rewards), what="best_so_far")
+@generated(max_examples=6)
+@given(cases=st.lists(_REWARDS, min_size=3, max_size=5))
+def test_best_so_far(student, cases):
+    outputs = student.call("lambda cases: [(lambda y: (y, type(y).__name__))(best_so_far(np.asarray(r))) "
+                           "for r in cases]", [np.asarray(r, dtype=np.float64) for r in cases])
+    for rewards, (got, kind) in zip(cases, outputs, strict=True):
+        expect(kind == "ndarray", f"best_so_far returned a {kind}: return a NumPy array")
+        expect_close(got, np.maximum.accumulate(rewards), what=f"best_so_far of {len(rewards)} rewards", atol=0,
+                     rtol=0)
 
 
 @points(1, question="compare")

@@ -15,7 +15,7 @@ from course_utils.checks import lab6 as checks
 from course_utils.nas import SEARCH_SPACE, BudgetedEvaluator, arch_key, architecture, load_nas_table, space_size
 from grader import mutants
 from grader.labs import find_lab
-from tests.conftest import REPO
+from tests.conftest import REPO, public_verdict
 
 NOTEBOOK = REPO / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
 
@@ -79,12 +79,17 @@ def test_build_child_mistakes_are_named():
     assert checks.parameter_count_problem(checks.child_params(residual_flatten), residual_flatten) is None
     named = {"pooling is missing": checks.child_params(residual_flatten, side=14),
              "reads the input image": checks.child_params(residual_flatten, projection_in=1),
-             "residual connection is missing": checks.child_params({**residual_flatten, "skip": "none"}),
+             "1x1 projection is missing": checks.child_params({**residual_flatten, "skip": "none"}),
              "swapped": checks.child_params({**residual_flatten, "kernel1": 5, "kernel2": 3}),
              "head is 'gap'": checks.child_params({**residual_flatten, "head": "gap"}),
              "check filters": checks.child_params(residual_flatten) + 1}
     for words, count in named.items():
         assert words in checks.parameter_count_problem(count, residual_flatten)
+
+    equal = {**residual_flatten, "filters1": 16}
+    assert "identity shortcut" in checks.parameter_count_problem(checks.child_params({**equal, "skip": "none"}), equal)
+    assert "identity shortcut" not in checks.parameter_count_problem(
+        checks.child_params({**residual_flatten, "skip": "none"}), residual_flatten)
 
     gap = {**residual_flatten, "head": "gap"}
     x = np.random.default_rng(1).uniform(size=(2, 28, 28, 1)).astype("float32")
@@ -93,6 +98,19 @@ def test_build_child_mistakes_are_named():
     for mistake, message in checks.FORWARD_MISTAKES.items():
         logits = checks.child_forward(gap, weights, x, mistake)
         assert message in checks.forward_problem(logits, gap, weights, x), mistake
+
+
+def test_layers_problem_reads_the_configuration():
+    arch = {"filters1": 8, "kernel1": 3, "filters2": 16, "kernel2": 5, "activation": "tanh", "skip": "none",
+            "head": "gap"}
+    right = [("InputLayer", None), ("Conv2D", "tanh"), ("MaxPooling2D", None), ("Conv2D", "linear"),
+             ("Activation", "tanh"), ("MaxPooling2D", None), ("GlobalAveragePooling2D", None), ("Dense", "linear")]
+    assert checks.layers_problem(right, arch) is None
+    mistakes = {"Dropout": right[:-1] + [("Dropout", None), ("Dense", "linear")],
+                "no softmax": right[:-1] + [("Dense", "softmax")],
+                "expected only 'tanh'": right[:4] + [("Activation", "relu")] + right[5:]}
+    for words, summary in mistakes.items():
+        assert words in checks.layers_problem(summary, arch)
 
 
 def test_uniform_problem_names_a_choice_never_drawn():
@@ -232,7 +250,15 @@ def test_controller_search(lab, table):
     result = checks.check_controller_search(repeats_first["controller_search"], table)
     assert not result.passed and "repeated" in result.problems[0]
     result = checks.check_controller_search(never_learns["controller_search"], table)
-    assert not result.passed and "does not learn" in result.problems[0]
+    assert not result.passed and "learning rate" in result.problems[0]
+    for old, new, words in (("Controller(seed=seed)", "Controller(seed=0)", "Controller(seed=seed)"),
+                            ("baseline, entropy_weight)", "baseline, ENTROPY_WEIGHT)", "entropy_weight"),
+                            ("keras.optimizers.Adam(learning_rate)", "keras.optimizers.SGD(learning_rate)", "Adam"),
+                            ("progress.update(reward=rewards.mean(), baseline=baseline)", "progress.update(baseline)",
+                             "progress.update")):
+        result = checks.check_controller_search(_variant(lab, "controller_search_impl", old, new)["controller_search"],
+                                                table)
+        assert not result.passed and words in result.problems[0], (old, result.problems)
 
 
 def test_compare(lab, table):
@@ -268,16 +294,9 @@ CATALOGUE = mutants.catalogue(find_lab("lab6"))
 @pytest.mark.parametrize("mutant", CATALOGUE, ids=[m.name for m in CATALOGUE])
 def test_catalogue_public_verdict(lab, table, mutant):
     """Each catalogued answer, run in the solution's namespace: wrong ones fail their own check and say why."""
-    notebook = mutants.student_notebook(find_lab("lab6"))
-    cells = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id")]
-    ids = [c.metadata["nbgrader"]["grade_id"] for c in cells]
-    answer = cells[ids.index(mutant.cell)]
-    check = cells[ids.index(mutant.cell) + 1]  # the public check cell right after the answer
-    namespace = {**lab, "checks": checks, "table": table}
-    exec(mutant.apply(answer.source), namespace)
-    result = eval(check.source, namespace)
+    result = public_verdict("lab6", mutant, {**lab, "checks": checks, "table": table})
     if mutant.correct:
         assert result.passed, result.problems
     else:
-        assert not result.passed, f"{mutant.name} passes {check.metadata['nbgrader']['grade_id']}"
+        assert not result.passed, f"{mutant.name} passes the check after {mutant.cell}"
         assert mutant.says.lower() in result.problems[0].lower(), result.problems
