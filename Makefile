@@ -11,6 +11,7 @@ export COURSE_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/MANIFEST.tsv),$(SHARED_
 TF_EXTRA := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo tf || echo tf-cpu)
 
 .PHONY: setup sandbox music-tools demo test test-fast smoke release lint benchmark colab-check colab-compare clean
+.PHONY: slurm-up slurm-down
 
 setup: $(VENV)/.installed sandbox music-tools
 
@@ -50,6 +51,14 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
+
+# A single-node Slurm on this machine (as root; installs slurm and munge with apt) to try deploy/slurm/'s recipes:
+# `make slurm-up`, then `export SLURM_CONF=/run/course-slurm/slurm.conf` and sbatch; `make slurm-down` stops it.
+slurm-up:
+	deploy/slurm/local/cluster.sh up
+
+slurm-down:
+	deploy/slurm/local/cluster.sh down
 
 lint: setup
 	$(VENV)/bin/ruff check course_utils grader tests benchmarks
