@@ -275,7 +275,7 @@ def returns_problem(got, rewards, gamma, ends, what: str) -> str | None:
         return f"{what}: gamma is missing: each step further away must be discounted once more"
     if any(np.allclose(got, discounted_returns_reference(rewards, other, ends), atol=1e-4)
            for other in (0.9, 0.95, 0.97, 0.98, 0.99) if other != gamma):
-        return f"{what}: the returns were discounted with another gamma than the gamma argument ({gamma:g})"
+        return f"{what}: the returns were discounted with another gamma than the gamma argument"
     return problem
 
 
@@ -531,11 +531,21 @@ def check_reinforce_loss(reinforce_loss):
 
 # ---------------------------------------------------------------- one training step
 
-def small_policy(weights: list[np.ndarray]):
-    """A 3-input, 5-hidden, 2-logit MLP with the given weights (a fresh Keras model)."""
+def small_policy(weights: list[np.ndarray], *, tape: bool = True):
+    """A 3-input, 5-hidden, 2-logit MLP with the given weights (a fresh Keras model).
+
+    Its hidden activation is tanh(x) + 0.3 x with the 0.3 x under ``stop_gradient``: the tape's gradient
+    sees tanh only, a gradient by finite differences sees the whole slope, so the two differ.
+    ``tape=False`` lets the gradient through the whole activation (what finite differences measure).
+    """
     import keras
 
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5, activation="tanh"), keras.layers.Dense(2)])
+    class TanhPlusConstant(keras.layers.Layer):
+        def call(self, x):
+            linear = 0.3 * x
+            return keras.ops.tanh(x) + (keras.ops.stop_gradient(linear) if tape else linear)
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5), TanhPlusConstant(), keras.layers.Dense(2)])
     model.set_weights(weights)
     return model
 
@@ -545,11 +555,12 @@ def policy_weights(seed: int) -> list[np.ndarray]:
     return [rng.normal(size=shape).astype(np.float32) * 0.7 for shape in ((3, 5), (5,), (5, 2), (2,))]
 
 
-def expected_update(weights, observations, actions, returns, lr) -> tuple[float, list[np.ndarray]]:
-    """The reference loss before the step and the weights after one SGD step of ``lr``."""
+def expected_update(weights, observations, actions, returns, lr, *, tape: bool = True) -> tuple:
+    """The reference loss before the step and the weights after one SGD step of ``lr`` (see :func:`small_policy`
+    for ``tape``): (float, list of arrays)."""
     import tensorflow as tf
 
-    model = small_policy(weights)
+    model = small_policy(weights, tape=tape)
     with tf.GradientTape() as tape:
         loss = reinforce_loss_tf(model(observations), actions, returns)
     gradients = tape.gradient(loss, model.trainable_variables)
@@ -565,6 +576,11 @@ def train_step_problem(loss, after, weights, observations, actions, returns, lr,
     if all(np.allclose(m, -s, atol=1e-5, rtol=1e-3) for m, s in zip(moved, step)):
         return f"{what}: the weights moved the wrong way (gradient ascent on the loss): apply the gradient of " \
                "the loss as it is"
+    numeric = [e - w for e, w in zip(expected_update(weights, observations, actions, returns, lr, tape=False)[1],
+                                     weights)]
+    if all(np.allclose(m, n, atol=1e-4, rtol=1e-2) for m, n in zip(moved, numeric)):
+        return f"{what}: the weights moved along the slope of the loss measured numerically (finite differences), " \
+               "not along the gradient the tape computes through the model: use tape.gradient"
     ratio = float(np.vdot(moved[0], step[0]) / max(np.vdot(step[0], step[0]), 1e-30))
     if ratio > 0 and abs(ratio - 1) > 1e-2 and all(np.allclose(m, ratio * s, atol=1e-5, rtol=1e-3)
                                                    for m, s in zip(moved, step)):

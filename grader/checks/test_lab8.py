@@ -15,6 +15,8 @@ reinforce_loss 2, train_step 2, preprocess 2, frame_difference 1.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -45,10 +47,19 @@ POLICIES = {  # deterministic CartPole policies, as source for the kernel and as
 }
 
 
+def _judge(problem: str | None) -> None:
+    """Fail with a public check's diagnosis, without the values that could reveal hidden inputs (rows of logits,
+    expected losses and totals); see ``expect_no_problem``."""
+    if problem:
+        problem = re.sub(r"\[[^\]]*\]", "[...]", problem)
+        problem = re.sub(r"(expected|was) -?[0-9][0-9.e+-]*", r"\1 another value", problem)
+    expect_no_problem(problem)
+
+
 def _play(student, policy: str, seed: int, max_steps, capacity: int, what: str) -> None:
     got = student.call(f"lambda *a: {KERNEL_CHECKS}.record_play(play_episode, {POLICIES[policy]}, *a)",
                        seed, max_steps, capacity)
-    expect_no_problem(play_problem(got, eval(POLICIES[policy]), seed, max_steps, capacity, what))
+    _judge(play_problem(got, eval(POLICIES[policy]), seed, max_steps, capacity, what))
 
 
 def _outcomes(student, function: str, cases: list[tuple]) -> list[dict]:
@@ -81,7 +92,7 @@ def _returns(student, cases: list[tuple]) -> None:
     cases = [(np.asarray(r, np.float32), g, e, what) for r, g, e, what in cases]
     got = _outcomes(student, "discounted_returns", [(r, g) if e is None else (r, g, e) for r, g, e, _ in cases])
     for outcome, case in zip(got, cases):
-        expect_no_problem(returns_outcome_problem(outcome, *case))
+        _judge(returns_outcome_problem(outcome, *case))
 
 
 @st.composite
@@ -141,7 +152,7 @@ def test_normalize_returns(student, batches):
     batches = [*batches, skewed, flat]
     for outcome, returns in zip(_outcomes(student, "normalize_returns", [(b,) for b in batches]), batches):
         expect("error" not in outcome, f"normalize_returns raised {outcome.get('error')} on {len(returns)} returns")
-        expect_no_problem(normalize_problem(outcome["value"], returns, f"normalised returns ({len(returns)} steps)")
+        _judge(normalize_problem(outcome["value"], returns, f"normalised returns ({len(returns)} steps)")
                           or contract_problem(outcome["value"], outcome["kind"], want="ndarray", dtype="float32",
                                               what="normalize_returns's result"))
 
@@ -153,11 +164,11 @@ def test_sampled_actions_follow_the_policy(student):
     logits = np.array([[0.5, -1.0, 2.0, 0.0], [-3.0, 1.0, 1.0, 0.2], [0.0, 0.0, 0.0, 0.0], [4.0, 3.0, -2.0, 3.5],
                        [-0.3, -0.6, -0.9, -1.2], [-500.0, -499.5, -2000.0, -501.0]], np.float32)
     draws = student.call("lambda z: sample_action(np.tile(z, (3000, 1)), np.random.default_rng())", logits)
-    expect_no_problem(sampling_problem(np.asarray(draws).reshape(3000, 6), logits, "sampled actions (4 actions)"))
+    _judge(sampling_problem(np.asarray(draws).reshape(3000, 6), logits, "sampled actions (4 actions)"))
     seeds = (71, 71, *range(72, 92))
     got = student.call(f"lambda z, s: {KERNEL_CHECKS}.seeded_draws(sample_action, z, s)", np.zeros((40, 4), np.float32),
                        seeds)
-    expect_no_problem(generator_problem(got, seeds, "sample_action"))
+    _judge(generator_problem(got, seeds, "sample_action"))
 
 
 @points(1, question="sample_action")
@@ -201,7 +212,7 @@ def test_reinforce_loss_matches_reference(student, cases):
     for outcome, (logits, chosen, returns) in zip(_outcomes(student, "reinforce_loss", cases), cases):
         what = f"REINFORCE loss ({len(chosen)} steps, {logits.shape[1]} actions)"
         expect("error" not in outcome, f"{what}: reinforce_loss raised {outcome.get('error')}")
-        expect_no_problem(loss_problem(outcome["value"], logits, chosen, returns, what)
+        _judge(loss_problem(outcome["value"], logits, chosen, returns, what)
                           or contract_problem(outcome["value"], outcome["kind"], want="tensor", dtype="float32",
                                               what="the REINFORCE loss"))
 
@@ -211,7 +222,7 @@ def test_reinforce_loss_gradient(student):
     logits, chosen, returns = _loss_case(44, 11, 3)
     logits[3] = [-40.0, 60.0, 0.0]
     got = student.call(f"lambda *a: {KERNEL_CHECKS}.loss_and_gradient(reinforce_loss, *a)", logits, chosen, returns)
-    expect_no_problem(loss_problem(got["loss"], logits, chosen, returns, "REINFORCE loss")
+    _judge(loss_problem(got["loss"], logits, chosen, returns, "REINFORCE loss")
                       or loss_contract_problem(got) or gradient_problem(got["gradient"], logits, chosen, returns))
 
 
@@ -229,7 +240,7 @@ def test_train_step_is_one_sgd_step(student):
     weights, observations, actions, returns = _train_case(51, 10)
     loss, after = student.call(f"lambda *a: {KERNEL_CHECKS}.run_train_step(train_step, *a)", weights, observations,
                                actions, returns, 0.05)
-    expect_no_problem(train_step_problem(loss, after, weights, observations, actions, returns, 0.05, "train_step"))
+    _judge(train_step_problem(loss, after, weights, observations, actions, returns, 0.05, "train_step"))
 
 
 @points(1, question="train_step")
@@ -237,7 +248,7 @@ def test_train_step_inside_tf_function(student):
     weights, observations, actions, returns = _train_case(52, 4)
     loss, after = student.call(f"lambda *a: {KERNEL_CHECKS}.run_train_step(train_step, *a, compiled=True)", weights,
                                observations, actions, returns, 0.2)
-    expect_no_problem(train_step_problem(loss, after, weights, observations, actions, returns, 0.2,
+    _judge(train_step_problem(loss, after, weights, observations, actions, returns, 0.2,
                                     "train_step compiled with tf.function"))
 
 
@@ -248,7 +259,7 @@ def test_preprocess_real_frames(student):
     frames = pong_frames(seed=7, steps=(0, 33, 260))
     for index, (outcome, frame) in enumerate(zip(_outcomes(student, "preprocess", [(f,) for f in frames]), frames)):
         expect("error" not in outcome, f"preprocess raised {outcome.get('error')} on a Pong frame")
-        expect_no_problem(preprocess_problem(outcome["value"], frame, f"preprocess(frame {index})", outcome["kind"]))
+        _judge(preprocess_problem(outcome["value"], frame, f"preprocess(frame {index})", outcome["kind"]))
 
 
 @points(1, question="preprocess")
@@ -262,7 +273,7 @@ def test_preprocess_every_colour(student, seed, palette):
               rng.choice(np.array(palette, np.uint8), size=(210, 160, 3))]
     for outcome, frame in zip(_outcomes(student, "preprocess", [(f,) for f in frames]), frames):
         expect("error" not in outcome, f"preprocess raised {outcome.get('error')} on a generated frame")
-        expect_no_problem(preprocess_problem(outcome["value"], frame, "preprocess of a many-coloured frame",
+        _judge(preprocess_problem(outcome["value"], frame, "preprocess of a many-coloured frame",
                                              outcome["kind"]))
 
 
@@ -276,4 +287,4 @@ def test_frame_difference(student):
     for outcome, case, what in zip(_outcomes(student, difference, cases), cases,
                                    ("frame_difference(frame, previous)", "frame_difference(frame, None)")):
         expect("error" not in outcome, f"{what} raised {outcome.get('error')}")
-        expect_no_problem(difference_problem(outcome["value"], *case, what, outcome["kind"]))
+        _judge(difference_problem(outcome["value"], *case, what, outcome["kind"]))

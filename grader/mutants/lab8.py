@@ -165,6 +165,26 @@ MUTANTS = [
           edits=[("    optimizer.apply_gradients(zip(gradients, model.trainable_variables))\n",
                   "    for gradient, variable in zip(gradients, model.trainable_variables):\n"
                   "        variable.assign_sub(0.1 * gradient)\n")]),
+    wrong("train_step_impl", "a decoy tape around finite differences", says="finite differences", gap=True,
+          source='''def train_step(model, optimizer, observations, actions, returns):
+    """One REINFORCE update; returns the loss before the update."""
+    with tf.GradientTape():
+        loss = reinforce_loss(model(observations, training=True), actions, returns)
+    gradients = []
+    for variable in model.trainable_variables:
+        slopes = []
+        for index in range(int(np.prod(variable.shape))):
+            delta = tf.reshape(tf.one_hot(index, int(np.prod(variable.shape))) * 1e-3, variable.shape)
+            variable.assign_add(delta)
+            up = reinforce_loss(model(observations, training=True), actions, returns)
+            variable.assign_sub(2 * delta)
+            down = reinforce_loss(model(observations, training=True), actions, returns)
+            variable.assign_add(delta)
+            slopes.append((up - down) / 2e-3)
+        gradients.append(tf.reshape(tf.stack(slopes), variable.shape))
+    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+    return loss
+'''),
     right("train_step_impl", "logits first, trainable_weights, optimizer.apply",
           source='''def train_step(model, optimizer, observations, actions, returns):
     """One REINFORCE update; returns the loss before the update."""

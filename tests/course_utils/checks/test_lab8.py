@@ -1,5 +1,6 @@
-"""Lab 8 (deep RL): the environment helpers work, and the public checks pass the solution, pass every right
-answer of the mutant catalogue and fail every wrong one with a message that names the mistake.
+"""Lab 8 (deep RL): the environment helpers work (a training run resumes after a disconnect), and the public
+checks pass the solution, pass every right answer of the mutant catalogue and fail every wrong one with a
+message that names the mistake.
 
 The reference implementations are the solution notebook's own cells, executed here.
 """
@@ -12,12 +13,8 @@ import pytest
 from benchmarks.lab8 import solution_namespace
 from course_utils.checks import lab8 as checks
 from course_utils.rl import EpisodeMemory, TrainingRun, frames_to_gif, make_env
-from grader.integrity import grade_id
-from grader.labs import find_lab
 from grader.mutants import lab8 as catalogue
-from grader.mutants import mutate, student_notebook
-
-LAB = find_lab("lab8")
+from tests.conftest import judge_catalogue_entry
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +35,7 @@ def test_solution_passes(lab, question):
 
 @pytest.mark.parametrize("mutant", catalogue.MUTANTS, ids=lambda m: f"{'right' if m.correct else 'wrong'}-{m.name}")
 def test_public_checks_judge_the_catalogue(lab, mutant):
-    cell = next(c for c in mutate(student_notebook(LAB), mutant).cells if grade_id(c) == mutant.cell)
-    namespace = dict(lab)
-    exec(compile(cell.source, f"<{mutant.cell}>", "exec"), namespace)
-    result = _run_check(namespace, mutant.cell.removesuffix("_impl"))
-    if mutant.correct:
-        assert result.passed, result.message
-    else:
-        assert not result.passed and mutant.says.lower() in result.message.lower(), result.message
+    judge_catalogue_entry("lab8", mutant, lab, lambda scope: _run_check(scope, mutant.cell.removesuffix("_impl")))
 
 
 def test_make_env_limits_steps_and_renders():
