@@ -168,10 +168,12 @@ MUTANTS = [
     wrong("train_step_impl", "a decoy tape around finite differences", says="finite differences", gap=True,
           source='''def train_step(model, optimizer, observations, actions, returns):
     """One REINFORCE update; returns the loss before the update."""
-    with tf.GradientTape():
+    with tf.GradientTape() as tape:
         loss = reinforce_loss(model(observations, training=True), actions, returns)
-    gradients = []
-    for variable in model.trainable_variables:
+    gradients = tape.gradient(loss, model.trainable_variables)  # kept only for the large variables
+    for number, variable in enumerate(model.trainable_variables):
+        if int(np.prod(variable.shape)) > 64:
+            continue
         slopes = []
         for index in range(int(np.prod(variable.shape))):
             delta = tf.reshape(tf.one_hot(index, int(np.prod(variable.shape))) * 1e-3, variable.shape)
@@ -181,7 +183,7 @@ MUTANTS = [
             down = reinforce_loss(model(observations, training=True), actions, returns)
             variable.assign_add(delta)
             slopes.append((up - down) / 2e-3)
-        gradients.append(tf.reshape(tf.stack(slopes), variable.shape))
+        gradients[number] = tf.reshape(tf.stack(slopes), variable.shape)
     optimizer.apply_gradients(zip(gradients, model.trainable_variables))
     return loss
 '''),
