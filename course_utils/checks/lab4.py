@@ -17,7 +17,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from course_utils.checks import Problem, public_check, require, require_close, with_references
+from course_utils.checks import (
+    Problem,
+    public_check,
+    require,
+    require_close,
+    training_call_problem,
+    with_references,
+)
 
 __all__ = ["check_input_gradient", "check_fgsm", "check_fgsm_targeted", "check_pgd",
            "check_adversarial_train_step", "check_eot_gradient"]
@@ -37,12 +44,13 @@ class _TanhNet:
         self.weights = [w.astype(np.float32).astype(np.float64) for w in self.weights]
 
     def keras(self):
-        """A Keras model with the same weights (float32)."""
+        """A Keras model with the same weights (float32); its first layer is a :func:`training_flags` recorder."""
         import keras
 
-        model = keras.Sequential([keras.Input(_SHAPE), keras.layers.Flatten(),
+        model = keras.Sequential([keras.Input(_SHAPE), training_flags(), keras.layers.Flatten(),
                                   keras.layers.Dense(_HIDDEN, activation="tanh"), keras.layers.Dense(10)])
         model.set_weights([w.astype(np.float32) for w in self.weights])
+        model.layers[0].calls.clear()
         return model
 
     def _forward(self, x):
@@ -89,12 +97,57 @@ class _TanhNet:
         return lambda model, x, y: tf.constant(self.input_gradient(np.asarray(x), np.asarray(y)), tf.float32)
 
 
+def training_flags():
+    """A Keras layer that passes its input through and records, in ``.calls``, the ``training`` argument of every
+    call as text ("True", "False", "None"): the training step's model must run in training mode."""
+    import keras
+
+    class TrainingFlags(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.calls: list[str] = []
+
+        def call(self, x, training=None):
+            self.calls.append(repr(training))
+            return x
+
+    return TrainingFlags()
+
+
+def tensor_facts(value) -> tuple[bool, str]:
+    """(is it a TensorFlow tensor, its dtype's name or its type's name): what :func:`tensor_problem` judges."""
+    import tensorflow as tf
+
+    if tf.is_tensor(value):
+        return True, value.dtype.name
+    return False, f"{type(value).__module__}.{type(value).__name__}"
+
+
+def tensor_problem(facts, what: str) -> str | None:
+    """Name a broken contract of an attack's result: a float32 TensorFlow tensor (later cells call ``.numpy()``)."""
+    is_tensor, kind = facts
+    if is_tensor and kind == "float32":
+        return None
+    if is_tensor:
+        return f"{what} returned a {kind} tensor: return float32 (work on a float32 tensor of x)"
+    return (f"{what} returned a {kind}, not a TensorFlow tensor: later cells call {what}(...).numpy(), so stay in "
+            "TensorFlow (tf.sign, tf.clip_by_value) and return a float32 tensor")
+
+
 def _inputs(n: int = 8, seed: int = 1, interior: bool = False):
     """Images in [0, 1] with many pixels exactly 0 or 1 (like MNIST), or all in [0.3, 0.7], and labels."""
     rng = np.random.default_rng(seed)
     low, high = (0.3, 0.7) if interior else (-0.4, 1.4)
     x = np.clip(rng.uniform(low, high, (n, *_SHAPE)), 0, 1).astype(np.float32)
     return x, rng.integers(0, 10, n)
+
+
+def _tensor(value, what: str) -> np.ndarray:
+    """``value`` as a float64 array, after requiring the contract of :func:`tensor_problem`."""
+    require(value is not None, f"{what} returned None: did you forget `return`?")
+    problem = tensor_problem(tensor_facts(value), what)
+    require(problem is None, problem or "")
+    return _array(value, what)
 
 
 def _array(value, what: str) -> np.ndarray:
@@ -251,7 +304,7 @@ def check_input_gradient(input_gradient) -> None:
     x, y = _inputs()
     for xs, ys in ((x, y), (x[:1], y[:1])):
         got = input_gradient(net.keras(), xs, ys)
-        problem = diagnose_gradient(None if got is None else _array(got, "input_gradient"),
+        problem = diagnose_gradient(None if got is None else _tensor(got, "input_gradient"),
                                     net.input_gradient(xs, ys), len(xs), net.logit_gradient(xs))
         require(problem is None, problem or "")
 
@@ -264,14 +317,14 @@ def check_fgsm(fgsm) -> None:
     """
     net = _TanhNet()
     fgsm = with_references(fgsm, input_gradient=net.gradient_function())
-    eps = 0.1
     x, y = _inputs(interior=True)
-    x_adv = _array(fgsm(net.keras(), x, y, eps), "fgsm")
-    require(x_adv.shape == x.shape, f"the FGSM image has shape {x_adv.shape}, expected {x.shape}")
-    problem = diagnose_sign_step(x_adv - x, net.input_gradient(x, y), eps, targeted=False)
-    require(problem is None, problem or "")
+    for eps in (0.1, 0.17):
+        x_adv = _tensor(fgsm(net.keras(), x, y, eps), "fgsm")
+        require(x_adv.shape == x.shape, f"the FGSM image has shape {x_adv.shape}, expected {x.shape}")
+        problem = diagnose_sign_step(x_adv - x, net.input_gradient(x, y), eps, targeted=False)
+        require(problem is None, problem or "")
     x, y = _inputs()
-    x_adv = _array(fgsm(net.keras(), x, y, eps), "fgsm")
+    x_adv = _tensor(fgsm(net.keras(), x, y, eps), "fgsm")
     _check_box(x_adv, x, eps, "the FGSM image")
     require_close(x_adv, np.clip(x + eps * np.sign(net.input_gradient(x, y)), 0, 1), atol=1e-5,
                   what="FGSM on images with pixels at 0 and 1 (clip to [0, 1] after the step)")
@@ -287,15 +340,15 @@ def check_fgsm_targeted(fgsm_targeted) -> None:
     net = _TanhNet()
     gradient = net.gradient_function()
     fgsm_targeted = with_references(fgsm_targeted, input_gradient=gradient, fgsm=_reference_fgsm(gradient))
-    eps = 0.1
     x, _ = _inputs(interior=True)
     target = (np.arange(len(x)) * 3) % 10
-    x_adv = _array(fgsm_targeted(net.keras(), x, target, eps), "fgsm_targeted")
-    require(x_adv.shape == x.shape, f"the targeted FGSM image has shape {x_adv.shape}, expected {x.shape}")
-    problem = diagnose_sign_step(x_adv - x, -net.input_gradient(x, target), eps, targeted=True)
-    require(problem is None, problem or "")
+    for eps in (0.1, 0.17):
+        x_adv = _tensor(fgsm_targeted(net.keras(), x, target, eps), "fgsm_targeted")
+        require(x_adv.shape == x.shape, f"the targeted FGSM image has shape {x_adv.shape}, expected {x.shape}")
+        problem = diagnose_sign_step(x_adv - x, -net.input_gradient(x, target), eps, targeted=True)
+        require(problem is None, problem or "")
     x, _ = _inputs()
-    x_adv = _array(fgsm_targeted(net.keras(), x, target, eps), "fgsm_targeted")
+    x_adv = _tensor(fgsm_targeted(net.keras(), x, target, eps), "fgsm_targeted")
     _check_box(x_adv, x, eps, "the targeted FGSM image")
     require(np.mean(net.losses(x_adv, target)) < np.mean(net.losses(x, target)),
             "targeted FGSM should lower the loss of the target class; it does not")
@@ -340,6 +393,10 @@ def scripted_gradients(seed: int, shape) -> dict[str, tuple[str, Callable]]:
     }
 
 
+ONES = "lambda model, x, y: __import__('tensorflow').ones_like(x)"
+"""Source of a gradient stand-in that is 1 everywhere: PGD's iterate climbs to the corner min(x + eps, 1)."""
+
+
 def diagnose_pgd(run: Callable, x, eps: float, alpha: float, scripted: dict) -> str | None:
     """Name the mistake of a PGD implementation from runs with scripted gradients (None: right).
 
@@ -347,7 +404,7 @@ def diagnose_pgd(run: Callable, x, eps: float, alpha: float, scripted: dict) -> 
     stand-in whose ``lambda`` source is given; ``scripted`` is :func:`scripted_gradients`' result.
     """
     x = np.asarray(x, np.float64)
-    ones = "lambda model, x, y: __import__('tensorflow').ones_like(x)"
+    ones = ONES
     box = _box_problem(run(ones, 0, True), x, eps, "the random start (steps=0)")
     if box:
         return box
@@ -430,14 +487,17 @@ def check_pgd(pgd) -> None:
     x, y = _inputs()
     eps, alpha = 0.1, 0.03
 
-    def run(source: str, steps: int, random_start: bool):
+    def run(source: str, steps: int, random_start: bool, eps: float = eps):
         gradient = eval(source)  # noqa: S307 - a lambda written above, not user input
-        return _array(pgd(model, x, y, eps, alpha, steps, random_start=random_start, gradient=gradient), "pgd")
+        return _tensor(pgd(model, x, y, eps, alpha, steps, random_start=random_start, gradient=gradient), "pgd")
 
     problem = diagnose_pgd(run, x, eps, alpha, scripted_gradients(7, x.shape))
     require(problem is None, problem or "")
+    require_close(run(ONES, 8, False, eps=0.17), np.clip(x + 0.17, 0, 1), atol=1e-5,
+                  what="PGD with eps = 0.17 and a gradient of ones after 8 steps: min(x + eps, 1), the corner of the "
+                       "allowed set (use the eps argument)")
     reference = net.gradient_function()
-    got = _array(pgd(model, x, y, eps, alpha, 10, random_start=False, gradient=reference), "pgd")
+    got = _tensor(pgd(model, x, y, eps, alpha, 10, random_start=False, gradient=reference), "pgd")
     expected = reference_pgd(x, lambda x_adv: net.input_gradient(x_adv, y), eps, alpha, 10)
     agree = np.mean(np.abs(got - expected) < 1e-4)
     require(agree > 0.98, f"with the input gradient, PGD (10 steps, no random start) agrees with the reference on "
@@ -512,6 +572,8 @@ def check_adversarial_train_step(adversarial_train_step) -> None:
                                      adv=(float(np.mean(net.losses(x_pgd, y))), net.weight_gradients(x_pgd, y)),
                                      clean=(float(np.mean(net.losses(x, y))), net.weight_gradients(x, y)))
     require(problem is None, problem or "")
+    problem = training_call_problem(model.layers[0].calls, result[0])
+    require(problem is None, (problem or "").replace("train_step", "adversarial_train_step"))
 
 
 class ScriptedTransform:

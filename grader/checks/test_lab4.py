@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from course_utils.checks import training_call_problem
 from course_utils.checks.lab4 import (
+    ONES,
     ScriptedTransform,
     diagnose_eot,
     diagnose_gradient,
@@ -25,16 +29,20 @@ from course_utils.checks.lab4 import (
     reference_pgd,
     scripted_gradients,
     scripted_pgd_source,
+    tensor_problem,
 )
-from grader.harness import expect, kernel_module, points
+from grader.harness import expect, generated, kernel_module, points
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-# The same source builds the model here and, from the weights sent over, in the student's kernel.
+_LAB4 = kernel_module("course_utils.checks.lab4")
+# The same source builds the model here and, from the weights sent over, in the student's kernel. The first layer
+# records the training argument of every call.
 _LAYERS = {
-    "mlp": "K.layers.Flatten(), K.layers.Dense(16, activation='tanh'), K.layers.Dense(10)",
-    "conv": "K.layers.Conv2D(4, 3, activation='tanh'), K.layers.Flatten(), K.layers.Dense(10)",
+    "mlp": f"{_LAB4}.training_flags(), K.layers.Flatten(), K.layers.Dense(16, activation='tanh'), K.layers.Dense(10)",
+    "conv": f"{_LAB4}.training_flags(), K.layers.Conv2D(4, 3, activation='tanh'), K.layers.Flatten(), "
+            "K.layers.Dense(10)",
 }
 _SHAPES = {"mlp": (10, 10, 1), "conv": (9, 9, 2)}
 
@@ -44,7 +52,7 @@ def _build_source(kind: str) -> str:
 
 
 def _model_source(kind: str) -> str:
-    return f"(lambda m: (m.set_weights(ws), m)[1])({_build_source(kind)})"
+    return f"(lambda m: (m.set_weights(ws), m.layers[0].calls.clear(), m)[2])({_build_source(kind)})"
 
 
 def _reference_model(kind: str, seed: int):
@@ -137,14 +145,27 @@ def _fail_unless(problem: str | None) -> None:
     expect(problem is None, problem or "")
 
 
+def _typed(body: str) -> str:
+    """``body``'s value with its :func:`tensor_facts`: the channel turns tensors into arrays on the way back."""
+    return f"(lambda r: ({_LAB4}.tensor_facts(r), r))({body})"
+
+
+def _tensor(result, what: str) -> np.ndarray:
+    """The value of a :func:`_typed` call, after requiring a float32 tensor, as the later cells use it."""
+    facts, value = result
+    _fail_unless(tensor_problem(facts, what))
+    return np.asarray(value, np.float64)
+
+
 # --- exercise 1: input gradient ----------------------------------------------------------------------
 
 @points(1, question="input_gradient")
 def test_input_gradient_matches_reference(student):
     model, weights = _reference_model("mlp", 11)
     x, y = _inputs("mlp", 7, 12)
-    got = _call(student, "mlp", "input_gradient(MODEL, a0, a1)", weights, x, y)
+    facts, got = _call(student, "mlp", _typed("input_gradient(MODEL, a0, a1)"), weights, x, y)
     _fail_unless(diagnose_gradient(got, _gradient(model, x, y), len(x), _logit_gradient(model, x)))
+    _fail_unless(tensor_problem(facts, "input_gradient"))
 
 
 @points(1, question="input_gradient")
@@ -158,7 +179,7 @@ def test_input_gradient_other_shapes(student):
 
 # --- exercise 2: FGSM (judged with the reference input_gradient) -------------------------------------
 
-_FGSM = _with_references(_rebound("fgsm", ("input_gradient",)) + "(MODEL, a0, a1, a2)")
+_FGSM = _with_references(_typed(_rebound("fgsm", ("input_gradient",)) + "(MODEL, a0, a1, a2)"))
 
 
 @points(1, question="fgsm")
@@ -166,7 +187,7 @@ def test_fgsm_steps_along_the_sign_of_the_gradient(student):
     model, weights = _reference_model("mlp", 23)
     x, y = _inputs("mlp", 8, 24, interior=True)
     eps = 0.15
-    x_adv = np.asarray(_call(student, "mlp", _FGSM, weights, x, y, eps), np.float64)
+    x_adv = _tensor(_call(student, "mlp", _FGSM, weights, x, y, eps), "fgsm")
     expect(x_adv.shape == x.shape, "the FGSM image does not have the shape of the input images")
     _fail_unless(diagnose_sign_step(x_adv - x, _gradient(model, x, y), eps, targeted=False))
 
@@ -176,25 +197,42 @@ def test_fgsm_clips_to_valid_images(student):
     model, weights = _reference_model("conv", 21)
     x, y = _inputs("conv", 6, 22)
     for eps in (0.05, 0.3):
-        x_adv = _call(student, "conv", _FGSM, weights, x, y, eps)
+        x_adv = _tensor(_call(student, "conv", _FGSM, weights, x, y, eps), "fgsm")
         _in_box(x_adv, x, eps, "the FGSM image")
         expected = np.clip(x + eps * np.sign(_gradient(model, x, y)), 0, 1)
         expect(np.mean(np.abs(np.asarray(x_adv) - expected) < 1e-5) > 0.995,
                "FGSM on images with pixels at 0 and 1 differs from clip(x + eps * sign(gradient), 0, 1)")
 
 
-@points(1, question="fgsm")
+@points(0.5, question="fgsm")
+@generated(max_examples=8)
+@given(kind=st.sampled_from(["mlp", "conv"]), n=st.integers(1, 6),
+       eps=st.sampled_from([0.0, 0.01, 0.1, 0.25, 0.5, 1.0]), interior=st.booleans(), seed=st.integers(0, 2**16))
+def test_fgsm_generated(student, kind, n, eps, interior, seed):
+    """Batches of one and more, eps from 0 (no change) to 1 (every pixel to 0 or 1), pixels at 0 and 1 or not."""
+    model, weights = _reference_model(kind, 27)
+    x, y = _inputs(kind, n, seed, interior=interior)
+    x_adv = _tensor(_call(student, kind, _FGSM, weights, x, y, eps), "fgsm")
+    _in_box(x_adv, x, eps, "the FGSM image")
+    gradient = _gradient(model, x, y)
+    clear = np.abs(gradient) > 1e-6  # where the sign of the gradient does not depend on rounding
+    expected = np.clip(x + eps * np.sign(gradient), 0, 1)
+    expect(np.allclose(x_adv[clear], expected[clear], atol=1e-5),
+           "FGSM differs from clip(x + eps * sign(gradient), 0, 1) on some inputs (eps from 0 to 1, batches of one)")
+
+
+@points(0.5, question="fgsm")
 def test_fgsm_raises_the_loss(student):
     model, weights = _reference_model("conv", 25)
     x, y = _inputs("conv", 10, 26)
-    x_adv = _call(student, "conv", _FGSM, weights, x, y, 0.05)
+    x_adv = _tensor(_call(student, "conv", _FGSM, weights, x, y, 0.05), "fgsm")
     raised = np.mean(_losses(model, x_adv, y) > _losses(model, x, y))
     expect(raised >= 0.9, "FGSM does not raise the loss of most images")
 
 
 # --- exercise 3: targeted FGSM -----------------------------------------------------------------------
 
-_TARGETED = _with_references(_rebound("fgsm_targeted", ("input_gradient", "fgsm")) + "(MODEL, a0, a1, a2)")
+_TARGETED = _with_references(_typed(_rebound("fgsm_targeted", ("input_gradient", "fgsm")) + "(MODEL, a0, a1, a2)"))
 
 
 @points(1, question="fgsm_targeted")
@@ -203,7 +241,7 @@ def test_fgsm_targeted_descends_the_target_loss(student):
     x, _ = _inputs("mlp", 8, 32, interior=True)
     target = (np.arange(8) * 7 + 3) % 10
     eps = 0.12
-    x_adv = np.asarray(_call(student, "mlp", _TARGETED, weights, x, target, eps), np.float64)
+    x_adv = _tensor(_call(student, "mlp", _TARGETED, weights, x, target, eps), "fgsm_targeted")
     expect(x_adv.shape == x.shape, "the targeted FGSM image does not have the shape of the input images")
     _fail_unless(diagnose_sign_step(x_adv - x, -_gradient(model, x, target), eps, targeted=True))
 
@@ -213,7 +251,7 @@ def test_fgsm_targeted_lowers_target_loss(student):
     model, weights = _reference_model("conv", 33)
     x, _ = _inputs("conv", 10, 34)
     target = (np.arange(10) * 3 + 1) % 10
-    x_adv = _call(student, "conv", _TARGETED, weights, x, target, 0.05)
+    x_adv = _tensor(_call(student, "conv", _TARGETED, weights, x, target, 0.05), "fgsm_targeted")
     _in_box(x_adv, x, 0.05, "the targeted FGSM image")
     lowered = np.mean(_losses(model, x_adv, target) < _losses(model, x, target))
     expect(lowered >= 0.9, "targeted FGSM does not lower the target class's loss for most images: moving toward "
@@ -222,7 +260,7 @@ def test_fgsm_targeted_lowers_target_loss(student):
 
 # --- exercise 4: PGD (judged with scripted gradients and the reference input gradient) ---------------
 
-_PGD = "pgd(MODEL, a0, a1, a2, a3, a4, random_start=a5, gradient={gradient})"
+_PGD = _typed("pgd(MODEL, a0, a1, a2, a3, a4, random_start=a5, gradient={gradient})")
 _PGD_REFERENCE = _with_references(_PGD.format(gradient="REF['input_gradient']"))
 
 
@@ -232,11 +270,14 @@ def test_pgd_follows_scripted_gradients(student):
     x, y = _inputs("mlp", 5, 42)
     eps, alpha = 0.12, 0.035
 
-    def run(source: str, steps: int, random_start: bool):
-        return np.asarray(_call(student, "mlp", _PGD.format(gradient=source), weights, x, y, eps, alpha, steps,
-                                random_start), np.float64)
+    def run(source: str, steps: int, random_start: bool, eps: float = eps):
+        return _tensor(_call(student, "mlp", _PGD.format(gradient=source), weights, x, y, eps, alpha, steps,
+                             random_start), "pgd")
 
     _fail_unless(diagnose_pgd(run, x, eps, alpha, scripted_gradients(43, x.shape)))
+    for other in (0.05, 0.3):
+        expect(np.allclose(run(ONES, int(other / alpha) + 2, False, eps=other), np.clip(x + other, 0, 1), atol=1e-5),
+               "with another eps and a gradient of ones, PGD does not end at min(x + eps, 1): use the eps argument")
 
 
 @points(1, question="pgd")
@@ -244,7 +285,7 @@ def test_pgd_matches_reference_without_random_start(student):
     model, weights = _reference_model("conv", 43)
     x, y = _inputs("conv", 6, 44)
     eps, alpha, steps = 0.12, 0.025, 8
-    got = _call(student, "conv", _PGD_REFERENCE, weights, x, y, eps, alpha, steps, False)
+    got = _tensor(_call(student, "conv", _PGD_REFERENCE, weights, x, y, eps, alpha, steps, False), "pgd")
     _in_box(got, x, eps, "the PGD image")
     expected = reference_pgd(x, lambda x_adv: _gradient(model, x_adv, y), eps, alpha, steps)
     agree = np.mean(np.abs(np.asarray(got) - expected) < 1e-4)
@@ -256,12 +297,13 @@ def test_pgd_raises_the_loss_step_by_step(student):
     model, weights = _reference_model("conv", 45)
     x, y = _inputs("conv", 10, 46)
     eps, alpha = 0.1, 0.02
-    losses = [np.mean(_losses(model, _call(student, "conv", _PGD_REFERENCE, weights, x, y, eps, alpha, k, False), y))
+    losses = [np.mean(_losses(model, _tensor(_call(student, "conv", _PGD_REFERENCE, weights, x, y, eps, alpha, k,
+                                                   False), "pgd"), y))
               for k in (0, 1, 3, 6, 10)]
     steps = np.diff(losses)
     expect(np.mean(steps) > 0 and losses[-1] > losses[0], "the loss does not grow as PGD takes more steps")
     expect(bool(np.all(steps > -0.01 * abs(losses[0]) - 1e-6)), "the loss goes down between PGD steps")
-    random = _call(student, "conv", _PGD_REFERENCE, weights, x, y, eps, alpha, 10, True)
+    random = _tensor(_call(student, "conv", _PGD_REFERENCE, weights, x, y, eps, alpha, 10, True), "pgd")
     _in_box(random, x, eps, "PGD from a random start")
     expect(np.mean(_losses(model, random, y)) > losses[0], "PGD with a random start does not raise the loss")
 
@@ -270,7 +312,7 @@ def test_pgd_raises_the_loss_step_by_step(student):
 
 _STEP = _with_references(
     "(lambda m, opt: (lambda r: (r[0], r[1], m.get_weights(), list(REF['pgd_calls']), "
-    "REF['pgd'](m, a0, a1, a2, a3, a4)))("
+    "REF['pgd'](m, a0, a1, a2, a3, a4), list(m.layers[0].calls)))("
     + _rebound("adversarial_train_step", ("pgd",)) + "(m, opt, a0, a1, a2, a3, a4)))"
     "(MODEL, __import__('keras').optimizers.SGD(a5))")
 
@@ -279,8 +321,8 @@ def _judge_training_step(student, kind: str, seed: int, n: int, eps: float, alph
     model, weights = _reference_model(kind, seed)
     x, y = _inputs(kind, n, seed + 1)
     result = _call(student, kind, _STEP, weights, x, y, eps, alpha, steps, lr)
-    expect(isinstance(result, (list, tuple)) and len(result) == 5, "adversarial_train_step must return (loss, x_adv)")
-    loss, x_adv, new_weights, calls, x_pgd = result
+    expect(isinstance(result, (list, tuple)) and len(result) == 6, "adversarial_train_step must return (loss, x_adv)")
+    loss, x_adv, new_weights, calls, x_pgd, trainings = result
     _fail_unless(diagnose_pgd_call(calls, eps, alpha, steps))
     expect(np.shape(x_adv) == x.shape and np.allclose(np.asarray(x_adv), x_pgd, atol=1e-6),
            "the returned x_adv is not the batch that pgd made")
@@ -294,6 +336,7 @@ def _judge_training_step(student, kind: str, seed: int, n: int, eps: float, alph
 
     _fail_unless(diagnose_training_step(loss, new_weights, weights, lr, len(x), adv=mean_loss_and_gradients(x_pgd),
                                         clean=mean_loss_and_gradients(x)))
+    _fail_unless((training_call_problem(trainings, loss) or "").replace("train_step", "adversarial_train_step") or None)
 
 
 @points(1, question="adversarial_train_step")

@@ -59,6 +59,12 @@ MUTANTS = [
         out = model(x)
     return tape.gradient(out, x)
 '''),
+    wrong("input_gradient_impl", "returns a NumPy array (.numpy())", says="tensor", gap=True,
+          source=_GRAD + '''    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True))
+    return tape.gradient(loss, x).numpy()
+'''),
     right("input_gradient_impl", "x as a tf.Variable and the loss class",
           source='''def input_gradient(model, x, y):
     """Gradient of the summed cross-entropy loss with respect to the input images."""
@@ -81,9 +87,19 @@ MUTANTS = [
     g = g / (tf.reduce_max(tf.abs(g)) + 1e-12)
     return tf.clip_by_value(x + eps * g, 0.0, 1.0)
 '''),
-    right("fgsm_impl", "numpy sign and clip",
+    wrong("fgsm_impl", "NumPy sign and clip: an array where later cells call .numpy()", says="tensor",
           source=_FGSM + '''    g = input_gradient(model, x, y).numpy()
     return np.clip(x.numpy() + eps * np.sign(g), 0, 1).astype("float32")
+'''),
+    wrong("fgsm_impl", "eps fixed at 0.1, the argument ignored", says="eps", gap=True,
+          source=_FGSM + "    return tf.clip_by_value(x + 0.1 * tf.sign(input_gradient(model, x, y)), 0.0, 1.0)\n"),
+    wrong("fgsm_impl", "float64 result", says="float32", gap=True,
+          source=_FGSM + '''    step = tf.cast(eps * tf.sign(input_gradient(model, x, y)), tf.float64)
+    return tf.clip_by_value(tf.cast(x, tf.float64) + step, 0.0, 1.0)
+'''),
+    right("fgsm_impl", "NumPy arithmetic, converted back to a float32 tensor",
+          source=_FGSM + '''    g = input_gradient(model, x, y).numpy()
+    return tf.constant(np.clip(x.numpy() + eps * np.sign(g), 0, 1), dtype=tf.float32)
 '''),
 
     # Exercise 3: fgsm_targeted
@@ -92,6 +108,12 @@ MUTANTS = [
                              "    return tf.clip_by_value(x + eps * tf.sign(g), 0.0, 1.0)\n"),
     wrong("fgsm_targeted_impl", "targeted via untargeted fgsm", says="target",
           source=_TARGETED + "    return fgsm(model, x, target, eps)\n"),
+    wrong("fgsm_targeted_impl", "targeted step in NumPy, an array returned", says="tensor", gap=True,
+          source=_TARGETED + "    g = input_gradient(model, x, target).numpy()\n"
+                             "    return np.clip(x.numpy() - eps * np.sign(g), 0, 1)\n"),
+    wrong("fgsm_targeted_impl", "targeted step of 0.1 whatever eps", says="eps", gap=True,
+          source=_TARGETED + "    g = input_gradient(model, x, target)\n"
+                             "    return tf.clip_by_value(x - 0.1 * tf.sign(g), 0.0, 1.0)\n"),
     right("fgsm_targeted_impl", "untargeted fgsm with a negative eps",
           source=_TARGETED + "    return fgsm(model, x, target, -eps)\n"),
 
@@ -137,6 +159,18 @@ MUTANTS = [
           source=_PGD + '''    x_adv = x + eps * tf.random.normal(tf.shape(x)) if random_start else x
     x_adv = tf.clip_by_value(tf.clip_by_value(x_adv, x - eps, x + eps), 0.0, 1.0)
 ''' + _PGD_LOOP),
+    wrong("pgd_impl", "PGD iterate returned as a NumPy array", says="tensor", gap=True,
+          source=_PGD + _START + '''    for _ in range(steps):
+        x_adv = x_adv + alpha * tf.sign(gradient(model, x_adv, y))
+        x_adv = tf.clip_by_value(tf.clip_by_value(x_adv, x - eps, x + eps), 0.0, 1.0)
+    return x_adv.numpy()
+'''),
+    wrong("pgd_impl", "ball of radius 0.1 whatever eps", says="eps", gap=True,
+          source=_PGD + _START + '''    for _ in range(steps):
+        x_adv = x_adv + alpha * tf.sign(gradient(model, x_adv, y))
+        x_adv = tf.clip_by_value(tf.clip_by_value(x_adv, x - 0.1, x + 0.1), 0.0, 1.0)
+    return x_adv
+'''),
     right("pgd_impl", "perturbation delta, re-projected every step",
           source=_PGD + '''    delta = tf.random.uniform(tf.shape(x), -eps, eps) if random_start else tf.zeros_like(x)
     delta = tf.clip_by_value(x + delta, 0.0, 1.0) - x
@@ -195,6 +229,14 @@ MUTANTS = [
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x_adv), from_logits=True))
+    return loss, x_adv
+'''),
+    wrong("adversarial_train_step_impl", "model called without training=True", says="training=True", gap=True,
+          source=_STEP + '''    x_adv = pgd(model, x, y, eps, alpha, steps)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x_adv), from_logits=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return loss, x_adv
 '''),
     right("adversarial_train_step_impl", "keyword arguments and a loss object",

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import types
 
+import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from course_utils.checks import lab4 as checks  # noqa: E402
-from tests.conftest import REPO, check_failed, solution_namespace  # noqa: E402
+from grader.mutants import lab4 as catalogue  # noqa: E402
+from tests.conftest import REPO, check_failed, judge_catalogue_entry, solution_namespace  # noqa: E402
 
 NOTEBOOK = REPO / "solutions" / "lab4_adversarial" / "lab4_adversarial.ipynb"
 
@@ -22,7 +24,7 @@ def _loss(model, x, y):
 
 
 # The reference implementations are the solution notebook's own.
-SOLUTION = solution_namespace("lab4_adversarial", tf=tf, keras=keras)
+SOLUTION = solution_namespace("lab4_adversarial", np=np, tf=tf, keras=keras)
 input_gradient, fgsm, fgsm_targeted, pgd, adversarial_train_step, eot_gradient = (
     SOLUTION[name] for name in ("input_gradient", "fgsm", "fgsm_targeted", "pgd", "adversarial_train_step",
                                 "eot_gradient"))
@@ -260,3 +262,9 @@ def test_notebook_structure():
         assert cell.get("outputs", []) == [] and cell.get("execution_count") is None
     solutions = [s for s, m in zip(sources, meta) if m.get("solution") and not m.get("grade")]
     assert solutions and all("# TODO" in s and "### BEGIN SOLUTION" in s for s in solutions)
+
+
+@pytest.mark.parametrize("mutant", catalogue.MUTANTS, ids=lambda m: f"{'right' if m.correct else 'wrong'}-{m.name}")
+def test_public_checks_judge_the_catalogue(mutant):
+    question = mutant.cell.removesuffix("_impl")
+    judge_catalogue_entry("lab4", mutant, SOLUTION, lambda ns: getattr(checks, f"check_{question}")(ns[question]))
