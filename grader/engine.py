@@ -41,8 +41,16 @@ def worker_facts(lab: Lab) -> dict:
     """What a worker reports about itself (runs on the worker): host, isolation and grader fingerprint."""
     level, why = sandbox.isolation()
     mine = worker_lab(lab)
-    return {"host": socket.gethostname(), "isolation": level, "why": why,
+    return {"host": socket.gethostname(), "isolation": level, "why": why, "cores": _usable_cores(),
             "fingerprint": worker_fingerprint(mine.name, str(mine.root))}
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (its affinity, as a Slurm job or a container sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class Engine:

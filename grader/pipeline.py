@@ -9,6 +9,7 @@ skips what is done; a worker lost mid-notebook costs that notebook, which Dask r
 
 from __future__ import annotations
 
+import collections
 import copy
 import hashlib
 import json
@@ -250,6 +251,27 @@ def _load_done(folder: Path, submissions: list[Submission], stamp: str) -> dict[
     return done
 
 
+# The thread pools a student kernel may size from the machine's core count: TensorFlow's, OpenMP's (oneDNN) and
+# the BLAS libraries'. Each kernel gets its share of its host's cores instead of all of them.
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "MKL_NUM_THREADS")
+
+
+def kernel_threads(facts: dict[str, dict]) -> int:
+    """Each kernel's share of the cores: the fewest cores per grading process over the workers' hosts.
+
+    ``facts`` are the workers' :func:`grader.engine.worker_facts` by address (one kernel per worker).
+    """
+    per_host = collections.Counter(f["host"] for f in facts.values())
+    cores = {f["host"]: f["cores"] for f in facts.values()}
+    return max(1, min((cores[host] // count for host, count in per_host.items()), default=1))
+
+
+def thread_limits(threads: int) -> dict[str, str]:
+    """The environment that limits a kernel's thread pools to ``threads``."""
+    return dict.fromkeys(THREAD_VARIABLES, str(threads))
+
+
 def warn_if_versioned(course: Path) -> bool:
     """Warn on stderr when ``course`` lies inside a git work tree and git does not ignore it (student data
     next to the code could be committed); True then."""
@@ -298,7 +320,7 @@ def autograde(lab: Lab, submissions_path: Path, course: Path, *, workers: int, l
     if not todo:
         return [results[s.student] for s in submissions if s.student in results]
     with Engine(workers, scheduler) as engine:
-        engine.check_workers(lab, stamp, strict)
+        kernel_env = {**thread_limits(kernel_threads(engine.check_workers(lab, stamp, strict))), **kernel_env}
         gpu = wants_gpu(lab) and bool(engine.gpu_workers())
         if wants_gpu(lab) and not gpu:
             print(f"WARNING: {lab.name} asks for a GPU but no worker declares one (dask worker --resources GPU=1); "

@@ -3,7 +3,9 @@ notebook limit, hidden checks that cannot be imported, and a worker that dies on
 with a reason, the rest of the batch is graded, and nothing broken is saved as done."""
 
 import json
+import os
 
+import nbformat
 import pytest
 
 from grader import sandbox
@@ -19,12 +21,16 @@ FILL_DISK = "for n in range(6):\n    with open(f'fill{n}.bin', 'wb') as f:\n    
 def test_disk_and_notebook_limits_end_only_their_own_notebook(tmp_path):
     lab = make_tiny_lab(tmp_path / "lab")
     submissions = tmp_path / "submissions"
-    submission(lab, submissions, "honest")
+    submission(lab, submissions, "honest", "import os\nprint('threads', os.environ.get('TF_NUM_INTRAOP_THREADS'), "
+                                            "os.environ.get('OMP_NUM_THREADS'))")
     submission(lab, submissions, "sleeper", SLEEP, SLEEP, SLEEP, SLEEP)
     submission(lab, submissions, "filler", FILL_DISK)
     results = {r["student"]: r for r in grade_lab(lab, submissions, tmp_path / "course", workers=2, limits=LIMITS,
                                                    progress=False)}
     assert (results["honest"]["status"], results["honest"]["score"]) == ("graded", 1.0)
+    run = nbformat.read(tmp_path / "course" / "autograded" / "honest" / lab.name / lab.notebook_name, as_version=4)
+    share = max(1, len(os.sched_getaffinity(0)) // 2)  # two workers share this machine's cores
+    assert f"threads {share} {share}" in run.cells[-1].outputs[0]["text"]
     sleeper = results["sleeper"]
     # the whole notebook ran out of time: a rerun of its cells would too, so its kernel is not judged
     assert sleeper["status"] == "timeout" and sleeper["score"] == 0.0, sleeper

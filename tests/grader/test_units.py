@@ -212,3 +212,14 @@ def test_the_gradebook_records_when_the_student_handed_in_not_when_it_was_graded
     with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
         stamps = {s.student_id: s.timestamp for s in gradebook.find_assignment(LAB.name).submissions}
     assert stamps == {"jdoe": datetime.datetime(2026, 3, 1, 22, 59), "folder-student": None}
+
+
+def test_each_kernel_gets_its_share_of_its_hosts_cores():
+    from grader.pipeline import THREAD_VARIABLES, kernel_threads, thread_limits
+
+    two_on_eight = {"w1": {"host": "a", "cores": 8}, "w2": {"host": "a", "cores": 8}}
+    assert kernel_threads(two_on_eight) == 4
+    crowded = {**two_on_eight, "w3": {"host": "a", "cores": 8}, "w4": {"host": "b", "cores": 2}}
+    assert kernel_threads(crowded) == 2
+    assert kernel_threads({f"w{n}": {"host": "a", "cores": 2} for n in range(5)}) == 1
+    assert thread_limits(3) == dict.fromkeys(THREAD_VARIABLES, "3") and "OMP_NUM_THREADS" in THREAD_VARIABLES
