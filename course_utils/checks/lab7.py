@@ -22,6 +22,12 @@ FORBIDDEN_RNN = {
     "SimpleRNNCell": "write the update with matrix products and tanh",
     "layers.RNN": "write the loop over time steps yourself",
 }
+# The same, seen by what runs (every Keras recurrent layer builds its cell, so the cell's and RNN's
+# constructors cover SimpleRNN, RNN(SimpleRNNCell) and any alias or lookup that reaches them).
+FORBIDDEN_RNN_CALLS = {
+    "keras.layers.SimpleRNNCell": "write the update with matrix products and tanh",
+    "keras.layers.RNN": "write the loop over time steps yourself",
+}
 
 
 def _np(value) -> np.ndarray:
@@ -142,9 +148,34 @@ def check_vectorize(vectorize) -> None:
     require(np.array_equal(got, [char2idx[c] for c in text]), "the indices must come from char2idx, in text order")
 
 
+def batch_error_message(error: str, n_ids: int, seq_length: int) -> str:
+    """What to tell a student whose get_batch raised ``error`` on a text of ``n_ids`` characters."""
+    return (f"get_batch raised {error} with {n_ids} characters and seq_length {seq_length}: a start near the end "
+            f"cuts a target window that runs past the end of the text, so the windows differ in length. Only "
+            f"starts whose target window ends inside the text are valid")
+
+
+def _batch(get_batch, ids, seq_length: int, batch_size: int, rng):
+    """``get_batch(...)``, with an error raised by it turned into the message that names the likely cause."""
+    try:
+        return get_batch(ids, seq_length, batch_size, rng)
+    except (ValueError, IndexError) as error:
+        require(False, batch_error_message(f"{type(error).__name__} ({error})", len(ids), seq_length))
+
+
+def _not_watched(function, forbidden: dict[str, str], exercise: str, *args):
+    """``function(*args)``; stop the check when it runs a forbidden library function, whatever the spelling."""
+    from course_utils.checks.source import call_watched
+
+    value, called = call_watched(function, forbidden, *args)
+    for name in called:
+        require(False, f"{exercise} must not use `{name}`: {forbidden[name]}")
+    return value
+
+
 def _check_batch_pairs(get_batch) -> None:
     ids = np.arange(1000, dtype=np.int64)
-    x, y = get_batch(ids, 20, 8, _rng(0))
+    x, y = _batch(get_batch, ids, 20, 8, _rng(0))
     x, y = np.asarray(x), np.asarray(y)
     require(x.shape == (8, 20) and y.shape == (8, 20),
             f"x and y must have shape (batch_size, seq_length) = (8, 20), got {x.shape} and {y.shape}")
@@ -163,7 +194,7 @@ def check_get_batch(get_batch) -> None:
     ids = np.arange(100, 108, dtype=np.int64)  # 8 characters, windows of 5: starts 0, 1, 2
     starts = set()
     for k in range(150):
-        x, y = get_batch(ids, 5, 4, _rng(k))
+        x, y = _batch(get_batch, ids, 5, 4, _rng(k))
         require(np.asarray(x).shape == (4, 5) and np.asarray(y).shape == (4, 5),
                 "with 8 characters and seq_length 5 a batch must still have shape (4, 5): the target "
                 "window must end inside the text")
@@ -210,7 +241,8 @@ def check_rnn_step(rnn_step) -> None:
     w_xh, w_hh, b = _rnn_weights(4, 4, 2)
     x, h = _f32(rng.normal(size=(3, 4))), _f32(rng.uniform(-1, 1, (3, 4)))
     expected = np.tanh(x @ w_xh + h @ w_hh + b)
-    diagnose(_np(rnn_step(x, h, w_xh, w_hh, b)), expected, rnn_step_mistakes(x, h, w_xh, w_hh, b),
+    got = _np(_not_watched(rnn_step, FORBIDDEN_RNN_CALLS, "rnn_step", x, h, w_xh, w_hh, b))
+    diagnose(got, expected, rnn_step_mistakes(x, h, w_xh, w_hh, b),
              what="h_t", atol=1e-5)
     w_xh, w_hh, b = _rnn_weights(5, 3, 3)
     x, h = _f32(rng.normal(size=(2, 5))), _f32(rng.uniform(-1, 1, (2, 3)))
@@ -267,9 +299,14 @@ def check_rnn_forward(rnn_forward) -> None:
     rng = _rng(4)
     w_xh, w_hh, b = _rnn_weights(3, 4, 5)
     x_seq, h0 = _f32(rng.normal(size=(2, 7, 3))), _f32(rng.uniform(-0.5, 0.5, (2, 4)))
-    got = _np(judged(rnn_forward, "rnn_step")(x_seq, h0, w_xh, w_hh, b))
+    got = _np(_not_watched(judged(rnn_forward, "rnn_step"), FORBIDDEN_RNN_CALLS, "rnn_forward", x_seq, h0, w_xh, w_hh,
+                           b))
     diagnose(got, keras_simple_rnn(x_seq, h0, w_xh, w_hh, b), rnn_forward_mistakes(x_seq, h0, w_xh, w_hh, b),
              what="states compared with keras.layers.SimpleRNN", atol=1e-5)
+
+
+NO_GRADIENT = ("the tape gave no gradient (None) for x: a tape records operations on trainable variables only, "
+               "unless it is told to watch a tensor")
 
 
 def reference_gradient_norms(layer, x, *, last_only: bool = True, mean: bool = True) -> np.ndarray:
@@ -300,7 +337,11 @@ def check_gradient_norms(gradient_norms) -> None:
     """Gradient norms of the last-step loss w.r.t. each input step, for a SimpleRNN, against a reference."""
     layer = probe_layer("rnn", 6, 4, 7)
     x = _f32(_rng(8).normal(size=(3, 12, 4)))
-    got = _np(gradient_norms(layer, x))
+    try:
+        got = _np(gradient_norms(layer, x))
+    except (ValueError, TypeError) as error:
+        require("None" not in str(error), NO_GRADIENT + f" (your code raised {type(error).__name__})")
+        raise
     mistakes = {
         "the loss must be the sum of the outputs at the LAST time step only, not at every step":
             reference_gradient_norms(layer, x, last_only=False),
@@ -323,6 +364,33 @@ def check_compute_loss(compute_loss) -> None:
     require(got.shape != (3, 5), "return the mean over all positions (a scalar), not one loss per position")
     expected, mistakes = loss_mistakes(labels, logits)
     diagnose(got, expected, mistakes, what="loss", atol=1e-5)
+    require_close(_np(_compiled(tf.function(compute_loss), "compute_loss", labels, logits)), expected,
+                  what="loss inside tf.function", atol=1e-5)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = compute_loss(labels, logits)
+    require(tf.is_tensor(loss) and tape.gradient(loss, logits) is not None, LOSS_WITHOUT_GRADIENT)
+
+
+LOSS_WITHOUT_GRADIENT = ("compute_loss returns no gradient with respect to the logits: the training step "
+                         "differentiates it, so return a TensorFlow tensor computed with TensorFlow operations (no "
+                         "float(), NumPy or .numpy())")
+
+
+def compiled_failure(function_name: str, error: str) -> str:
+    """What to tell a student whose function failed inside ``tf.function`` with ``error``."""
+    return (f"{function_name} fails with tf.function, as the notebook compiles it ({error}): inside a compiled "
+            f"function values are symbolic tensors, so keep to TensorFlow operations and calls (no float(), "
+            f".numpy() or NumPy on tensors)")
+
+
+def _compiled(compiled, function_name: str, *args):
+    """``compiled(*args)`` (a ``tf.function``), a failure turned into the message that says why it matters."""
+    try:
+        return compiled(*args)
+    except Exception as error:  # noqa: BLE001 (any failure while tracing is the student's code)
+        message = str(error).strip().splitlines()[-1] if str(error).strip() else ""
+        require(False, compiled_failure(function_name, f"{type(error).__name__}: {message}"[:200]))
 
 
 def _copy_model(model_class, model, vocab_size: int, x):
@@ -362,7 +430,9 @@ def check_train_step(train_step, model_class) -> None:
         require_close(got, want, what="weights after one SGD step (lr 0.5)", atol=1e-4, rtol=1e-3)
     require_close(loss, float(expected_loss), what="returned loss (computed before the update)", atol=1e-5)
     optimizer = keras.optimizers.Adam(3e-2)
-    losses = [float(_np(step(model, optimizer, x[:2], y[:2]))) for _ in range(15)]
+    compiled = tf.function(step)
+    _compiled(compiled, "train_step", model, optimizer, x[:2], y[:2])
+    losses = [float(_np(compiled(model, optimizer, x[:2], y[:2]))) for _ in range(15)]
     require(losses[-1] < 0.7 * losses[0], f"15 steps on one batch took the loss only from {losses[0]:.3f} "
                                           f"to {losses[-1]:.3f}")
 
@@ -438,6 +508,8 @@ def check_generate_text(generate_text, model_class) -> None:
 
     generate_text runs with the reference sample_next.
     """
+    import tensorflow as tf
+
     vocab = list("abcdefgh|\n")
     model = toy_model(model_class, len(vocab), 12)
     generate = judged(generate_text, "sample_next")
@@ -457,6 +529,10 @@ def check_generate_text(generate_text, model_class) -> None:
     first = generate(model, vocab, "a", 12, temperature=1.0, seed=3, n=3)
     require(first == generate(model, vocab, "a", 12, temperature=1.0, seed=3, n=3),
             "the same seed must give the same text: draw with np.random.default_rng(seed)")
+    compiled = _compiled(lambda *args: generate(*args, temperature=0.0, seed=0, n=2), "generate_text",
+                         tf.function(model, reduce_retracing=True), vocab, "ab", 10)
+    require(list(compiled) == [greedy, greedy], "with the compiled model (tf.function(model), as the notebook passes "
+                                                "it) greedy generation differs from the reference")
     near_zero = generate(model, vocab, "ab", 10, temperature=1e-4, seed=0, n=1)
     require(near_zero[0] == greedy, "with temperature -> 0 generation must become greedy")
     require(first != generate(model, vocab, "a", 12, temperature=1.0, seed=4, n=3),

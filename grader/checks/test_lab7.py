@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from course_utils.checks.lab7 import (
     FORBIDDEN_RNN,
+    FORBIDDEN_RNN_CALLS,
+    LOSS_WITHOUT_GRADIENT,
+    NO_GRADIENT,
+    batch_error_message,
+    compiled_failure,
     greedy_continuation,
     keras_simple_rnn,
     loss_mistakes,
@@ -26,7 +33,17 @@ from course_utils.checks.lab7 import (
     trained_margin,
 )
 from course_utils.datasets import load_irish_folk_tunes
-from grader.harness import expect, expect_close, expect_no_shortcut, kernel_module, points
+from grader.channel import StudentError
+from grader.harness import (
+    CheckFailed,
+    expect,
+    expect_close,
+    expect_no_shortcut,
+    expect_not_called,
+    generated,
+    kernel_module,
+    points,
+)
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -52,9 +69,33 @@ def _diagnose(got, expected, mistakes: dict[str, np.ndarray], *, what: str, atol
     expect_close(got, expected, what=what, atol=atol, rtol=rtol)
 
 
+
+def _one_failure(max_examples: int):
+    """:func:`grader.harness.generated`, reporting only the first failure Hypothesis finds (a CheckFailed, not a
+    group of them)."""
+    return settings(generated(max_examples=max_examples), report_multiple_bugs=False)
+
 # ---------------------------------------------------------------- vectorize (1)
 
-@points(1, question="vectorize")
+_ABC = "ABCDEFGabcdefgz|:2/\n XTMK,'^_=()[]"
+
+
+@points(0.5, question="vectorize")
+@_one_failure(5)
+@given(texts=st.lists(st.text(alphabet=_ABC, min_size=1, max_size=60), min_size=2, max_size=4))
+def test_vectorize_generated(student, texts):
+    char2idx = {c: int(i) for c, i in zip(_ABC, np.random.default_rng(len(texts)).permutation(len(_ABC)) + 1,
+                                          strict=True)}
+    outputs = student.call("lambda texts, c2i: [(lambda y: (y, type(y).__name__))(vectorize(t, c2i)) for t in texts]",
+                           texts, char2idx)
+    for text, (got, kind) in zip(texts, outputs, strict=True):
+        expect(kind == "ndarray", f"vectorize returned a {kind}: return a NumPy integer array")
+        got = np.asarray(got)
+        expect(got.dtype.kind in "iu", f"vectorize returned dtype {got.dtype}: the indices must be integers")
+        expect(np.array_equal(got, [char2idx[c] for c in text]), "the indices must come from char2idx, in text order")
+
+
+@points(0.5, question="vectorize")
 def test_vectorize_other_vocabulary(student):
     text = "X:12\nT:Jig\nM:6/8\nK:G\n|:GAB c2d|e>fg (3fed|]\n\n"
     chars = sorted(set(text))
@@ -67,10 +108,25 @@ def test_vectorize_other_vocabulary(student):
 
 # ---------------------------------------------------------------- batch (2)
 
+def _batches(student, expression: str, argument, n_ids: int, seq_length: int):
+    """``expression(argument)`` in the kernel; an error of get_batch (on ``n_ids`` characters, windows of
+    ``seq_length``) becomes the message that names its likely cause."""
+    try:
+        return student.call(expression, argument)
+    except StudentError as error:
+        if "low >= high" in str(error):
+            raise CheckFailed(f"get_batch drew its starts from an empty range with {n_ids} characters and "
+                              f"seq_length {seq_length}, where one start is valid: an off-by-one in the range of "
+                              f"starts?") from None
+        if "ValueError" in str(error) or "IndexError" in str(error):
+            raise CheckFailed(batch_error_message(str(error).split(" raised ")[-1], n_ids, seq_length)) from None
+        raise
+
+
 @points(1, question="batch")
 def test_targets_are_next_characters(student):
     ids = np.arange(50, 350, dtype=np.int64)
-    x, y = student.call(f"lambda ids: get_batch(ids, 13, 5, {NUMPY_RNG}(7))", ids)
+    x, y = _batches(student, f"lambda ids: get_batch(ids, 13, 5, {NUMPY_RNG}(7))", ids, len(ids), 13)
     x, y = np.asarray(x), np.asarray(y)
     expect(x.shape == (5, 13) and y.shape == (5, 13), f"x and y must have shape (5, 13), got {x.shape}, {y.shape}")
     expect(np.all(np.diff(x, axis=1) == 1), "each row of x must be a contiguous window of the text")
@@ -79,10 +135,38 @@ def test_targets_are_next_characters(student):
     expect(np.array_equal(y, x + 1), "y must be x shifted by one character")
 
 
-@points(1, question="batch")
+@st.composite
+def _batch_cases(draw):
+    """(number of characters, seq_length, batch_size, seed): batch size 1, windows that leave one start only."""
+    seq_length = draw(st.integers(1, 30))
+    return (seq_length + draw(st.integers(1, 40)), seq_length, draw(st.integers(1, 9)), draw(st.integers(0, 99)))
+
+
+@points(0.5, question="batch")
+@_one_failure(4)
+@given(cases=st.lists(_batch_cases(), min_size=4, max_size=6))
+def test_batches_of_generated_shapes(student, cases):
+    texts = [np.arange(1000, 1000 + n, dtype=np.int64) for n, _, _, _ in cases]
+    n, seq_length = min((n - L, n, L) for n, L, _, _ in cases)[1:]  # the tightest case, for the message
+    batches = _batches(student, f"lambda cases: [get_batch(ids, L, B, {NUMPY_RNG}(s)) for ids, (_, L, B, s) in cases]",
+                       list(zip(texts, cases, strict=True)), n, seq_length)
+    for (n, seq_length, batch_size, _), (x, y) in zip(cases, batches, strict=True):
+        x, y = np.asarray(x), np.asarray(y)
+        expect(x.shape == y.shape == (batch_size, seq_length),
+               f"get_batch(ids, seq_length={seq_length}, batch_size={batch_size}, rng) on {n} characters returned "
+               f"shapes {x.shape} and {y.shape}")
+        starts = x[:, 0] - 1000
+        expect(np.all(x == starts[:, None] + np.arange(seq_length) + 1000) and np.array_equal(y, x + 1),
+               "y must be x shifted by one character, both contiguous windows of the text")
+        expect(starts.min() >= 0 and starts.max() <= n - seq_length - 1,
+               f"a start leaves no room for the target window ({n} characters, seq_length {seq_length})")
+
+
+@points(0.5, question="batch")
 def test_every_valid_start_is_drawn(student):
     ids = np.arange(200, 211, dtype=np.int64)  # 11 characters, windows of 7: starts 0..3
-    batches = student.call(f"lambda ids: [get_batch(ids, 7, 3, {NUMPY_RNG}(k))[0] for k in range(120)]", ids)
+    batches = _batches(student, f"lambda ids: [get_batch(ids, 7, 3, {NUMPY_RNG}(k))[0] for k in range(120)]", ids,
+                       len(ids), 7)
     shapes = {np.shape(b) for b in batches}
     expect(shapes == {(3, 7)}, "every batch must have shape (batch_size, seq_length), even near the end of the text")
     starts = {int(s) - 200 for b in batches for s in np.asarray(b)[:, 0]}
@@ -101,8 +185,9 @@ def test_rnn_step_square_weights(student, answers):
     expect_no_shortcut(answers, "rnn_step_impl", FORBIDDEN_RNN, "rnn_step")
     w_xh, w_hh, b = _weights(6, 6)
     x, h = f32(RNG.normal(size=(4, 6))), f32(RNG.uniform(-1, 1, (4, 6)))
-    _diagnose(student.call("rnn_step", x, h, w_xh, w_hh, b), np.tanh(x @ w_xh + h @ w_hh + b),
-              rnn_step_mistakes(x, h, w_xh, w_hh, b), what="h_t")
+    got = expect_not_called(student, "rnn_step", x, h, w_xh, w_hh, b, forbidden=FORBIDDEN_RNN_CALLS,
+                            exercise="rnn_step")
+    _diagnose(got, np.tanh(x @ w_xh + h @ w_hh + b), rnn_step_mistakes(x, h, w_xh, w_hh, b), what="h_t")
 
 
 @points(1, question="rnn_step")
@@ -120,7 +205,8 @@ def test_rnn_forward_matches_simple_rnn(student, answers):
     expect_no_shortcut(answers, "rnn_forward_impl", FORBIDDEN_RNN, "rnn_forward")
     w_xh, w_hh, b = _weights(2, 5)
     x, h0 = f32(RNG.normal(size=(3, 11, 2))), f32(RNG.uniform(-0.5, 0.5, (3, 5)))
-    got = student.call(f"{CHECKS}.judged(rnn_forward, 'rnn_step')", x, h0, w_xh, w_hh, b)
+    got = expect_not_called(student, f"{CHECKS}.judged(rnn_forward, 'rnn_step')", x, h0, w_xh, w_hh, b,
+                            forbidden=FORBIDDEN_RNN_CALLS, exercise="rnn_forward")
     _diagnose(got, keras_simple_rnn(x, h0, w_xh, w_hh, b), rnn_forward_mistakes(x, h0, w_xh, w_hh, b),
               what="states compared with keras.layers.SimpleRNN")
 
@@ -149,7 +235,11 @@ def _gradient_case(student, kind: str, units: int, shape: tuple[int, int, int]):
     layer = getattr(keras.layers, kind)(units, return_sequences=True)
     layer.build((None, None, shape[-1]))
     x = f32(RNG.normal(size=shape))
-    got = student.call(_LAYER.format(kind=kind), layer.get_weights(), x, _timeout=120)
+    try:
+        got = student.call(_LAYER.format(kind=kind), layer.get_weights(), x, _timeout=120)
+    except StudentError as error:
+        expect("None" not in str(error), NO_GRADIENT)
+        raise
     mistakes = {"the loss must be the sum of the outputs at the last time step only":
                 reference_gradient_norms(layer, x, last_only=False),
                 "average the norms over the batch, do not sum them": reference_gradient_norms(layer, x, mean=False)}
@@ -169,7 +259,23 @@ def test_gradient_norms_lstm(student):
 
 # ---------------------------------------------------------------- loss (1)
 
-@points(1, question="loss")
+@points(0.5, question="loss")
+def test_loss_compiled_with_gradient(student):
+    labels = RNG.integers(0, 6, (3, 4))
+    logits = f32(RNG.normal(0, 2, (3, 4, 6)))
+    try:
+        got = student.call("lambda l, z: __import__('tensorflow').function(compute_loss)(l, z)", labels, logits)
+    except StudentError as error:
+        raise CheckFailed(compiled_failure("compute_loss", str(error).split(" raised ")[-1][:200])) from None
+    expect_close(got, loss_mistakes(labels, logits)[0], what="the loss inside tf.function")
+    has_gradient = student.call("lambda l, z: (lambda tf, z: [tape := tf.GradientTape(), tape.__enter__(), "
+                                "tape.watch(z), loss := compute_loss(l, z), tape.__exit__(None, None, None), "
+                                "tf.is_tensor(loss) and tape.gradient(loss, z) is not None][-1])"
+                                "(__import__('tensorflow'), __import__('tensorflow').constant(z))", labels, logits)
+    expect(has_gradient is True, LOSS_WITHOUT_GRADIENT)
+
+
+@points(0.5, question="loss")
 def test_loss_against_reference(student):
     labels = RNG.integers(0, 13, (2, 9))
     logits = f32(RNG.normal(0, 4, (2, 9, 13)))
@@ -221,10 +327,15 @@ def test_train_step_is_one_gradient_step(student):
 def test_train_step_fits_a_batch(student):
     _, weights = _reference_model(12, 8, 12)
     x, y = RNG.integers(0, 12, (2, 8)), RNG.integers(0, 12, (2, 8))
-    losses = student.call(
-        f"lambda ws, x, y: [m := {_kernel_model(12, 8, 12)}, opt := __import__('keras').optimizers.Adam(3e-2), "
-        f"step := {CHECKS}.judged(train_step, 'compute_loss'), "
-        f"[float(step(m, opt, x, y)) for _ in range(20)]][-1]", weights, x, y, _timeout=180)
+    try:
+        losses = student.call(
+            f"lambda ws, x, y: [m := {_kernel_model(12, 8, 12)}, opt := __import__('keras').optimizers.Adam(3e-2), "
+            f"step := __import__('tensorflow').function({CHECKS}.judged(train_step, 'compute_loss')), "
+            f"[float(step(m, opt, x, y)) for _ in range(20)]][-1]", weights, x, y, _timeout=180)
+    except StudentError as error:
+        if " raised " not in str(error):
+            raise
+        raise CheckFailed(compiled_failure("train_step", str(error).split(" raised ")[-1][:200])) from None
     losses = np.asarray(losses, dtype=np.float64)
     expect(losses.shape == (20,) and np.all(np.isfinite(losses)), "train_step must return a finite scalar loss")
     expect(losses[-1] < 0.7 * losses[0], "20 train_step calls with Adam did not lower the loss of one batch by 30%")
@@ -278,8 +389,10 @@ def test_sample_greedy_limits(student):
 def test_sample_frequencies_follow_temperature(student):
     rows = np.array([[0.5, -1.0, 2.0, 1.0], [1.0, 1.0, -2.0, 0.0], [-0.5, 0.3, 0.2, 1.2]])
     batch = np.tile(rows, (8000, 1))
-    again = [student.call(_SAMPLE, batch[:60], 1.0, 9) for _ in range(2)]
-    expect(np.array_equal(again[0], again[1]), "sample_next must draw with the rng it is given (reproducible)")
+    again = student.call(f"lambda logits: [(np.random.seed(g), tf.random.set_seed(g), sample_next(logits, 1.0, "
+                         f"{NUMPY_RNG}(9)))[2] for g in (1, 2)]", batch[:60])
+    expect(np.array_equal(again[0], again[1]), "sample_next must draw only with the rng it is given (no np.random "
+                                               "or tf.random): the same rng state must give the same draws")
     for temperature in (0.7, 1.6):
         draws = np.asarray(student.call(_SAMPLE, batch, temperature, 3))
         expect(draws.shape == (24000,) and draws.dtype.kind in "iu", "sample_next must return integer indices (n,)")
@@ -295,9 +408,15 @@ def test_sample_frequencies_follow_temperature(student):
 _VOCAB = list("ABCDEFGabcdefg|:2\n ")
 
 
-def _generate(student, weights, start: str, length: int, temperature: float, seed: int, n: int):
+def _generate(student, weights, start: str, length: int, temperature: float, seed: int, n: int,
+              compiled: bool = False):
+    """The student's generate_text (with the reference sample_next) on a MusicRNN holding ``weights``;
+    ``compiled``: the model wrapped in tf.function, as the notebook passes it."""
+    model = _kernel_model(len(_VOCAB), 8, 16)
+    if compiled:
+        model = f"__import__('tensorflow').function({model}, reduce_retracing=True)"
     expression = (f"lambda ws, vocab, start, length, temperature, seed, n: "
-                  f"{CHECKS}.judged(generate_text, 'sample_next')({_kernel_model(len(_VOCAB), 8, 16)}, vocab, start, "
+                  f"{CHECKS}.judged(generate_text, 'sample_next')({model}, vocab, start, "
                   f"length, temperature, seed=seed, n=n)")
     return student.call(expression, weights, _VOCAB, start, length, temperature, seed, n, _timeout=180)
 
@@ -324,8 +443,9 @@ def test_greedy_generation_carries_the_state(student):
 @points(1, question="generate")
 def test_low_temperature_is_greedy(student):
     model, weights = _reference_model(len(_VOCAB), 8, 16, scale=3.0)
-    out = _generate(student, weights, "ab|", 8, 1e-8, 5, 1)
-    expect(out[0] == _greedy(model, "ab|", 8), "with temperature -> 0 generation must become greedy")
+    out = _generate(student, weights, "ab|", 8, 1e-8, 5, 1, compiled=True)
+    expect(out[0] == _greedy(model, "ab|", 8), "with temperature -> 0 generation must become greedy (with the "
+                                               "model compiled by tf.function, as the notebook passes it)")
 
 
 @points(1, question="generate")

@@ -34,6 +34,8 @@ MUTANTS = [
                  ("ids[s + 1:s + seq_length + 1]", "ids[s - 1:s + seq_length - 1]")]),
     wrong("batch_impl", "the last valid start is never drawn", says="off-by-one",
           edits=[("len(ids) - seq_length,", "len(ids) - seq_length - 1,")]),
+    wrong("batch_impl", "a start whose target window runs past the end", says="inside the text",
+          edits=[("len(ids) - seq_length,", "len(ids) - seq_length + 1,")]),
     right("batch_impl", "fancy indexing", source='''def get_batch(ids, seq_length, batch_size, rng):
     """Random windows and their targets."""
     index = rng.integers(len(ids) - seq_length, size=(batch_size, 1)) + np.arange(seq_length)
@@ -49,6 +51,12 @@ MUTANTS = [
           source=_STEP + "    return tf.tanh(tf.matmul(x_t, W_xh) + tf.matmul(h_prev, tf.transpose(W_hh)) + b)\n"),
     wrong("rnn_step_impl", "Keras SimpleRNNCell", says="SimpleRNNCell",
           source=_STEP + '''    cell = keras.layers.SimpleRNNCell(W_hh.shape[0])
+    cell.build((None, W_xh.shape[0]))
+    cell.set_weights([W_xh, W_hh, b])
+    return cell(x_t, [h_prev])[0]
+'''),
+    wrong("rnn_step_impl", "Keras cell reached by a name lookup", says="SimpleRNNCell", gap=True,
+          source=_STEP + '''    cell = getattr(keras.layers, "Simple" + "RNNCell")(W_hh.shape[0])
     cell.build((None, W_xh.shape[0]))
     cell.set_weights([W_xh, W_hh, b])
     return cell(x_t, [h_prev])[0]
@@ -75,11 +83,19 @@ MUTANTS = [
     wrong("gradients_impl", "loss over every step", says="last",
           edits=[("tf.reduce_sum(rnn_layer(x)[:, -1, :])", "tf.reduce_sum(rnn_layer(x))")]),
 
+    wrong("gradients_impl", "the tape does not watch x", says="watch",
+          edits=[("        tape.watch(x)\n", "")]),
+
     # Exercise 6: compute_loss
     wrong("loss_impl", "from_logits missing", says="from_logits",
           edits=[("(labels, logits, from_logits=True)", "(labels, logits)")]),
     wrong("loss_impl", "softmax applied twice", says="twice",
           edits=[("(labels, logits, from_logits=True)", "(labels, tf.nn.softmax(logits), from_logits=True)")]),
+    wrong("loss_impl", "the loss as a Python float", says="gradient", gap=True,
+          edits=[("return tf.reduce_mean(", "return float(tf.reduce_mean("),
+                 ("from_logits=True))", "from_logits=True)))")]),
+    wrong("loss_impl", "the loss computed in NumPy", says="NumPy", gap=True,
+          edits=[("return tf.reduce_mean(", "return np.mean("), ("from_logits=True))", "from_logits=True).numpy())")]),
     right("loss_impl", "tf.nn sparse softmax cross-entropy", source='''def compute_loss(labels, logits):
     """Mean cross-entropy."""
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
@@ -88,6 +104,10 @@ MUTANTS = [
     # Exercise 7: train_step
     wrong("train_step_impl", "returns the loss after the update", says="before",
           edits=[("    return loss\n", "    return compute_loss(y, model(x))\n")]),
+
+
+    wrong("train_step_impl", "the loss returned as a NumPy value", says="tf.function", gap=True,
+          edits=[("    return loss\n", "    return loss.numpy()\n")]),
 
     # Exercise 8: sample_next
     wrong("sample_impl", "temperature multiplied", says="multiplied",

@@ -10,7 +10,9 @@ import pytest
 
 import course_utils
 from course_utils.checks import lab7 as checks
-from tests.conftest import check_failed, solution_namespace
+from grader.labs import find_lab
+from grader.mutants import catalogue as lab_catalogue
+from tests.conftest import check_failed, public_verdict, solution_namespace
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -301,3 +303,15 @@ def test_generate_text_is_judged_with_the_reference_sampler(ns):
     scope = dict(ns, sample_next=lambda logits, temperature, rng: np.zeros(len(logits), dtype=int))
     exec(GENERATE.format(rng="np.random.default_rng(seed)", states="states", position="-1"), scope)
     assert checks.check_generate_text(scope["generate_text"], ns["MusicRNN"]).passed
+
+
+CATALOGUE = lab_catalogue(find_lab("lab7"))
+
+
+@pytest.mark.parametrize("mutant", CATALOGUE, ids=lambda m: f"{'right' if m.correct else 'wrong'}-{m.name}")
+def test_public_checks_judge_the_catalogue(ns, mutant):
+    result = public_verdict("lab7", mutant, ns)
+    if mutant.correct:
+        assert result.passed, result.message
+    else:
+        assert not result.passed and mutant.says.lower() in result.message.lower(), result.message
