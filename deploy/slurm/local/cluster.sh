@@ -45,8 +45,8 @@ up() {
         || slurmctld -f "$SLURM_CONF" -i || cannot "slurmctld did not start (see $RUN/slurmctld.log)"
     [ -s "$RUN/slurmd.pid" ] && kill -0 "$(cat "$RUN/slurmd.pid")" 2>/dev/null \
         || slurmd -f "$SLURM_CONF" || cannot "slurmd did not start (see $RUN/slurmd.log)"
-    wait_for 60 "the node turning idle" bash -c '[ "$(sinfo -h -N -o %t)" = idle ]' \
-        || cannot "the node did not turn idle (see $RUN/slurmctld.log, $RUN/slurmd.log)"
+    wait_for 60 "the node taking jobs" bash -c '[[ "$(sinfo -h -N -o %t)" =~ ^(idle|mix|alloc)$ ]]' \
+        || cannot "the node does not take jobs (see $RUN/slurmctld.log, $RUN/slurmd.log)"
     echo "export SLURM_CONF=$SLURM_CONF"
 }
 
