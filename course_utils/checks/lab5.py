@@ -392,6 +392,9 @@ def diagnose_ece(got, probs, labels, n_bins: int) -> str | None:
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels).reshape(-1)
     variants = [
+        (_ece_variant(probs, labels, n_bins, left_closed=True),
+         "a confidence exactly on a bin edge b/M lands in the bin above it: the bins are right-closed, (b/M, (b+1)/M], "
+         "so it belongs to bin b - 1"),
         (reference_ece(probs, labels, 15), "the result does not depend on n_bins: use the argument n_bins"),
         (_ece_variant(probs, labels, n_bins, weighted=False),
          "every bin counts the same: weight each bin's gap by its share of the predictions, |B_b| / N"),
@@ -401,9 +404,6 @@ def diagnose_ece(got, probs, labels, n_bins: int) -> str | None:
          "the confidence is the largest predicted probability (of the predicted class), not the true class's"),
         (abs((probs.argmax(1) == labels).mean() - probs.max(1).mean()),
          "this compares accuracy and confidence over all predictions at once: compare them per bin"),
-        (_ece_variant(probs, labels, n_bins, left_closed=True),
-         "a confidence exactly on a bin edge b/M lands in the bin above it: the bins are right-closed, (b/M, (b+1)/M], "
-         "so it belongs to bin b - 1"),
     ]
     for value, message in variants:
         if abs(got - value) < 1e-6:
