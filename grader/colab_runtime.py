@@ -348,7 +348,6 @@ class ColabRuntime:
         write_stand_in(self.stand_in)
         self.requirements = {lab.name: lab_requirement(lab) for lab in labs}
         if not self.python.exists():
-            shutil.rmtree(self.build / "python", ignore_errors=True)
             copy_python(self.build / "python")
         imports = distributions(course_imports(labs))
         pins = {name: colab_pin(name, self.freeze) for name in sorted(imports | set(KERNEL))}
@@ -362,9 +361,12 @@ class ColabRuntime:
                       if canonical(item["metadata"]["name"]) != "course-utils"]
             print(f"{requirement.split(' @')[0]} resolves against Colab's freeze:",
                   ", ".join(f"{m['name']} {m['version']}" for m in needed))
-            wanted.update(f"{m['name']}=={m['version']}" for m in needed)
+            # What Colab lacks is left for the setup cell to install (and the check to see).
+            wanted.update(f"{m['name']}=={m['version']}" for m in needed if canonical(m["name"]) in self.freeze.pins)
         stamp = self.build / "python" / "requirements.txt"
         if not stamp.exists() or stamp.read_text() != "\n".join(sorted(wanted)):
+            shutil.rmtree(self.build / "python")  # from scratch: nothing of an earlier package list stays
+            copy_python(self.build / "python")
             _pip(self.python, "install", "-c", self.constraints, *sorted(wanted))
             stamp.write_text("\n".join(sorted(wanted)))
         _pip(self.python, "uninstall", "--yes", "course-utils")  # left by an interrupted run, if any
@@ -462,7 +464,7 @@ def check(freeze_path: Path, build: Path, names: list[str]) -> int:
         after = installed(runtime.python)
         if after != shipped:
             failures.append(f"{lab.name}'s setup cell changed Colab's packages: "
-                            + ", ".join(f"{n} {shipped.get(n)} -> {after.get(n)}"
+                            + ", ".join(f"{n} {shipped.get(n, '(absent)')} -> {after.get(n, '(removed)')}"
                                         for n in sorted(set(after) | set(shipped)) if after.get(n) != shipped.get(n)))
         print(f"{lab.name}: {outcome} ({time.monotonic() - began:.0f} s)", flush=True)
     if not names:
