@@ -48,6 +48,33 @@ MSE_SHORTCUTS = {name: "write the mean of the squared differences with TensorFlo
     "losses.mean_squared_error", "losses.MeanSquaredError", "losses.mse", "losses.MSE",
     "metrics.mean_squared_error", "ops.mean_squared_error", "losses.MeanSquaredLogarithmicError")}
 MLP_PARAMETERS = 784 * 256 + 256 + 256 * 10 + 10
+# The same shortcuts seen by what runs: every alias, getattr lookup and Keras route ends in these.
+SIGMOID_CALLS = {name: "a ready-made sigmoid, however it is reached, is not allowed: write 1 / (1 + exp(-z))"
+                 for name in ("tensorflow.python.ops.gen_math_ops.sigmoid", "tensorflow.nn.sigmoid",
+                              "scipy.special.expit")}
+RELU_CALLS = {name: "a ready-made ReLU, however it is reached, is not allowed: write max(0, z) with tf.maximum"
+              for name in ("tensorflow.python.ops.gen_nn_ops.relu", "tensorflow.nn.relu")}
+LOSS_CALLS = {name: "a ready-made loss, however it is reached, is not allowed: write the formula with TensorFlow math"
+              for name in ("keras.losses.binary_crossentropy", "keras.losses.mean_squared_error",
+                           "tensorflow.nn.sigmoid_cross_entropy_with_logits", "keras.ops.binary_crossentropy",
+                           "sklearn.metrics.log_loss", "sklearn.metrics.mean_squared_error")}
+
+
+def _call_watched(function: Callable, calls: dict[str, str], exercise: str, *args):
+    """``function(*args)``; stop the check when it ran one of the library functions ``calls`` forbids."""
+    from course_utils.checks.source import call_watched
+
+    value, called = call_watched(function, calls, *args)
+    for name in called:
+        raise Problem(f"{exercise} must not use `{name}`: {calls[name]}")
+    return value
+
+
+def is_tensor(value) -> bool:
+    """Whether ``value`` is a TensorFlow tensor or variable (what later cells call ``.numpy()`` on)."""
+    import tensorflow as tf
+
+    return isinstance(value, (tf.Tensor, tf.Variable))
 
 
 def _x(shape, seed=0, scale=1.0):
@@ -153,6 +180,32 @@ def check_tape_gradient(tape_gradient):
     expected = np.sin(x) + x * np.cos(x)
     problem = tape_problem(got, x, expected, 3 * x**2 - 2)
     require(problem is None, f"for f(x) = sum(sin(x) * x) on a (2, 3) input: {problem}")
+    namespace: dict = {}
+    exec(DECLARED_GRADIENT, namespace)  # noqa: S102 (our own constant source)
+    x = _x((4,), seed=2)
+    got = tape_gradient(namespace["declared"], x)
+    require(array_problem(got, declared_gradient(x), atol=1e-5) is None,
+            "for a function whose gradient TensorFlow is told (tf.custom_gradient), tape_gradient does not return "
+            "what the tape computes: it estimates the gradient some other way (finite differences?). Return "
+            "tape.gradient of f(x)")
+    require(is_tensor(got), f"tape_gradient returned {type(got).__name__}: return the tape's tensor")
+
+
+# A function whose gradient is declared (tf.custom_gradient) as 3 * x, not its derivative 2 * x: only an
+# answer that returns what the tape computes gets 3 * x. Runs here or in the student's kernel.
+DECLARED_GRADIENT = '''
+import tensorflow as tf
+
+
+@tf.custom_gradient
+def declared(v):
+    return tf.reduce_sum(v * v), lambda upstream: upstream * 3.0 * v
+'''
+
+
+def declared_gradient(x: np.ndarray) -> np.ndarray:
+    """What the tape gives for :data:`DECLARED_GRADIENT`'s function at ``x``."""
+    return 3.0 * np.asarray(x, dtype=np.float64)
 
 
 # ---------------------------------------------------------------- Exercise 2
@@ -177,13 +230,17 @@ def activation_value_problem(got, z: np.ndarray, name: str, what: str) -> str | 
     return None
 
 
-def _activation_problem(function: Callable, name: str, shortcuts: dict[str, str]) -> None:
+def _activation_problem(function: Callable, name: str, shortcuts: dict[str, str], calls: dict[str, str]) -> None:
     """Stop the check when ``function`` uses a shortcut, is wrong, or cannot be differentiated."""
     import tensorflow as tf
 
     require_no_shortcut(function, shortcuts, name)
-    z = np.linspace(-20, 20, 41, dtype=np.float32).reshape(41)
-    problem = activation_value_problem(function(z), z, name, f"{name}(z)")
+    z = np.concatenate([np.linspace(-20, 20, 41), [-100.0, 100.0, -1e4, 1e4]]).astype(np.float32)
+    got = _call_watched(function, calls, name, z)
+    problem = activation_value_problem(got, z, name, f"{name}(z) for z from -1e4 to 1e4")
+    if problem and "NaN" in problem:
+        problem += (": the formula overflows for large |z|: in float32 exp(z) is infinite beyond z = 88, and "
+                    "inf / inf is NaN, while 1 / (1 + exp(-z)) never divides two infinities")
     require(problem is None, str(problem))
     matrix = _x((3, 4), seed=5, scale=3.0)
     require_close(function(matrix), ACTIVATIONS[name][0](matrix), what=f"{name} on a (3, 4) input", atol=1e-6)
@@ -194,13 +251,14 @@ def _activation_problem(function: Callable, name: str, shortcuts: dict[str, str]
     require(tape.gradient(out, t) is not None,
             f"the GradientTape cannot differentiate your {name}: compute it with TensorFlow operations "
             "(tf.exp, tf.maximum...), not NumPy")
+    require(is_tensor(got), f"{name} returned {type(got).__name__}: return a TensorFlow tensor")
 
 
 @public_check
 def check_activations(sigmoid, relu):
     """sigmoid and relu agree with their definitions elementwise, have gradients, and are written by hand."""
-    _activation_problem(sigmoid, "sigmoid", SIGMOID_SHORTCUTS)
-    _activation_problem(relu, "relu", RELU_SHORTCUTS)
+    _activation_problem(sigmoid, "sigmoid", SIGMOID_SHORTCUTS, SIGMOID_CALLS)
+    _activation_problem(relu, "relu", RELU_SHORTCUTS, RELU_CALLS)
 
 
 # ---------------------------------------------------------------- Exercise 3
@@ -222,6 +280,20 @@ def perceptron_problem(got, x, w, b) -> str | None:
     return f"{problem}: {hint}" if hint else problem
 
 
+PERCEPTRON_GRADIENT_HINT = ("the GradientTape cannot differentiate perceptron_forward with respect to w and b "
+                            "(Exercise 6 needs it): compute it with TensorFlow operations, not NumPy")
+
+
+def _has_gradients(forward: Callable, x, w, b) -> bool:
+    """Whether a tape through ``forward(x, w, b)`` gives gradients for the variables w and b."""
+    import tensorflow as tf
+
+    w, b = tf.Variable(w), tf.Variable(b)
+    with tf.GradientTape() as tape:
+        out = tf.reduce_sum(forward(x, w, b))
+    return all(g is not None for g in tape.gradient(out, [w, b]))
+
+
 def _explain_matmul(error: Exception) -> None:
     """Turn TensorFlow's rank error of ``x @ w`` (w a vector) into an explanation."""
     if "ndims must be >= 2" in str(error) or "rank" in str(error).lower():
@@ -239,11 +311,16 @@ def check_perceptron(perceptron_forward):
     for x, w, b in [(_x((4, 3)), _x((3,), seed=1), np.float32(0.5)), (_x((1, 1), seed=2), _x((1,), seed=3),
                                                                        np.float32(-1.5))]:
         try:
-            got = forward(x, w, b)
+            got = _call_watched(forward, SIGMOID_CALLS, "perceptron_forward (use your sigmoid)", x, w, b)
+        except Problem:
+            raise
         except Exception as error:  # noqa: BLE001 (explained or re-raised)
             _explain_matmul(error)
         problem = perceptron_problem(got, x, w, b)
         require(problem is None, f"for x of shape {x.shape}: {problem}")
+    require(is_tensor(got), f"perceptron_forward returned {type(got).__name__}: return a TensorFlow tensor (the "
+                            "cells below call .numpy() on it)")
+    require(_has_gradients(forward, x, w, b), PERCEPTRON_GRADIENT_HINT)
 
 
 # ---------------------------------------------------------------- Exercise 4
@@ -259,6 +336,19 @@ def dense_problem(got, x, w, b, activation: Callable) -> str | None:
         "add b before the activation, not after it": activation(x @ w) + b,
     })
     return f"{problem}: {hint}" if hint else problem
+
+
+def glorot_problem(w: np.ndarray) -> str | None:
+    """Whether initial weights ``w`` (d_in, units) look drawn from glorot_uniform: U(-limit, limit) with
+    limit = sqrt(6 / (d_in + units)), so every |w| <= limit and the standard deviation is limit / sqrt(3)."""
+    limit = np.sqrt(6.0 / sum(w.shape))
+    spread = float(np.std(w)) / (limit / np.sqrt(3.0))
+    if np.max(np.abs(w)) <= limit * (1 + 1e-5) and abs(spread - 1) < 0.1 and abs(float(np.mean(w))) < 0.05 * limit:
+        return None
+    return (f"W's initial values (a layer with {w.shape[0]} inputs and {w.shape[1]} units) do not look like "
+            f"glorot_uniform's U(-limit, limit) with limit = sqrt(6 / (d_in + units)) = {limit:.3f} (largest |W| "
+            f"{np.max(np.abs(w)):.3f}, standard deviation {spread:.2f} times the expected one): use "
+            "initializer='glorot_uniform'")
 
 
 @public_check
@@ -277,6 +367,10 @@ def check_dense_layer(DenseLayer):  # noqa: N803 (a class is passed)
     require(np.ptp(w0) > 0, "W starts with all entries equal: every unit would compute and learn the same "
                             "thing; use the glorot_uniform initializer")
     require(np.all(np.asarray(layer.b) == 0), "b must start at zero (initializer 'zeros')")
+    wide = DenseLayer(96)
+    wide.build((None, 160))
+    problem = glorot_problem(np.asarray(wide.W))
+    require(problem is None, str(problem))
     w, b = _x((4, 3), seed=2), _x((3,), seed=3)
     layer.W.assign(w)
     layer.b.assign(b)
@@ -336,16 +430,33 @@ def mse_problem(got, y, p) -> str | None:
     return f"{problem}: {hint}" if hint else problem
 
 
+def loss_has_gradient(loss: Callable, y: np.ndarray, p: np.ndarray) -> bool:
+    """Whether a tape gives a gradient of ``loss(y, p)`` with respect to the predictions ``p``."""
+    import tensorflow as tf
+
+    p = tf.constant(p)
+    with tf.GradientTape() as tape:
+        tape.watch(p)
+        value = loss(y, p)
+    return tape.gradient(value, p) is not None
+
+
 @public_check
 def check_losses(binary_cross_entropy, mean_squared_error):
     """The hand-written losses give the mean BCE (clipped with eps) and the mean squared error."""
     require_no_shortcut(binary_cross_entropy, BCE_SHORTCUTS, "binary_cross_entropy")
     require_no_shortcut(mean_squared_error, MSE_SHORTCUTS, "mean_squared_error")
-    problem = bce_problem(binary_cross_entropy)
+    problem = bce_problem(lambda *a, **k: _call_watched(lambda: binary_cross_entropy(*a, **k), LOSS_CALLS,
+                                                        "binary_cross_entropy"))
     require(problem is None, str(problem))
     y, p = _x((6,), seed=6), _x((6,), seed=7)
-    problem = mse_problem(mean_squared_error(y, p), y, p)
+    problem = mse_problem(_call_watched(mean_squared_error, LOSS_CALLS, "mean_squared_error", y, p), y, p)
     require(problem is None, str(problem))
+    y = np.array([1, 0, 1], np.float32)
+    for name, loss in [("binary_cross_entropy", binary_cross_entropy), ("mean_squared_error", mean_squared_error)]:
+        require(loss_has_gradient(loss, y, np.array([0.2, 0.6, 0.9], np.float32)),
+                f"the GradientTape cannot differentiate your {name} with respect to y_pred (gradient descent "
+                "needs it): compute it with TensorFlow operations, not NumPy")
 
 
 # ---------------------------------------------------------------- Exercise 6
@@ -403,6 +514,10 @@ def tape_step_problem(result, w, b, x, y, lr) -> str | None:
             "binary_cross_entropy inside the GradientTape block and step along tape.gradient of that J")
 
 
+STEP_TYPES_HINT = ("gradient_step must return TensorFlow tensors or variables (the cells below call .numpy() on "
+                   "them and feed them back in)")
+
+
 @public_check
 def check_gradient_step(gradient_step):
     """One step moves (w, b) by -learning_rate * gradient of the mean BCE (upstream functions: references)."""
@@ -418,6 +533,7 @@ def check_gradient_step(gradient_step):
         raise
     problem = gradient_step_problem(result, w, b, x, y, lr)
     require(problem is None, str(problem))
+    require(all(is_tensor(v) for v in result), STEP_TYPES_HINT + ", not " + ", ".join(type(v).__name__ for v in result))
     problem = tape_step_problem(judged_with_references(gradient_step, SWAPPED_LOSS)(w, b, x, y, lr), w, b, x, y, lr)
     require(problem is None, str(problem))
 
@@ -458,6 +574,12 @@ def mlp_problem(layers: list[tuple[str, str, float]], params: int, outputs: np.n
     dense = [i for i, kind in enumerate(kinds) if "Dense" in kind]
     if dense and kinds.index("Dropout") < dense[0]:
         return "the Dropout layer comes before the hidden layer: it must drop hidden units, so put it after"
+    if dense and kinds.index("Dropout") > dense[-1]:
+        return ("the Dropout layer comes after the output layer: dropout on the logits zeroes class scores; "
+                "it belongs between the hidden layer and the output layer")
+    if dense and (layers[dense[-1]][1] not in ("", "linear") or dense[-1] != len(layers) - 1):
+        return (f"the output layer has an activation ({layers[-1][1] or kinds[-1]}): the outputs must be logits, "
+                "those of a Dense(10) layer without activation, with nothing after it")
     return None
 
 
@@ -526,6 +648,19 @@ def run_train_step(train_step, kernel, bias, x, y, learning_rate):
     loss = train_step(model, keras.optimizers.SGD(learning_rate), x, y)
     return (None if loss is None else float(loss), model.dense.kernel.numpy(), model.dense.bias.numpy(),
             [str(t) for t in model.trainings])
+
+
+def compiled_error(train_step, kernel, bias, x, y, learning_rate):
+    """The error that train_step raises when compiled with tf.function, as the training loop runs it, or None."""
+    import tensorflow as tf
+
+    model = RecordingModel()
+    model(x[:1])
+    try:
+        tf.function(train_step)(model, keras.optimizers.SGD(learning_rate), tf.constant(x), tf.constant(y))
+    except Exception as error:  # noqa: BLE001 (reported to the student)
+        return f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    return None
 '''
 
 
@@ -571,6 +706,15 @@ def train_step_problem(got, expected) -> str | None:
     return None
 
 
+def compiled_problem(error: str | None) -> str | None:
+    """What to tell a student whose train_step fails under tf.function with ``error``, or None."""
+    if error is None:
+        return None
+    return (f"train_step fails when compiled with tf.function, as the training loop below runs it ({error}): "
+            "inside a compiled step the loss is a symbolic tensor, so keep it a tensor (no .numpy() or NumPy "
+            "functions on it) and return it")
+
+
 @public_check
 def check_train_step(train_step):
     """One train_step on a stand-in model: training=True, the mean loss, and an SGD update of every weight."""
@@ -578,6 +722,8 @@ def check_train_step(train_step):
     exec(PROBE_MODEL, namespace)  # noqa: S102 (our own constant source)
     inputs, expected = train_step_case(0)
     problem = train_step_problem(namespace["run_train_step"](train_step, *inputs), expected)
+    require(problem is None, str(problem))
+    problem = compiled_problem(namespace["compiled_error"](train_step, *inputs))
     require(problem is None, str(problem))
 
 

@@ -24,6 +24,14 @@ MUTANTS = [
                          "        up, down = tf.reshape(flat + h * e, x.shape), tf.reshape(flat - h * e, x.shape)\n"
                          "        grads.append((f(up) - f(down)) / (2 * h))\n"
                          "    return tf.reshape(tf.stack(grads), x.shape)\n"),
+    wrong("tape_gradient_impl", "float64 central differences next to an unused tape", says="custom_gradient", gap=True,
+          source=_TAPE + "    with tf.GradientTape():\n        pass\n"
+                         "    base = np.asarray(x, dtype=np.float64)\n    grads = np.zeros_like(base)\n"
+                         "    for i in np.ndindex(base.shape):\n"
+                         "        e = np.zeros_like(base)\n        e[i] = 1e-5\n"
+                         "        up, down = f(tf.constant(base + e)), f(tf.constant(base - e))\n"
+                         "        grads[i] = (float(up) - float(down)) / 2e-5\n"
+                         "    return tf.constant(grads, tf.float32)\n"),
     right("tape_gradient_impl", "a tf.Variable instead of tape.watch",
           source=_TAPE + "    v = tf.Variable(x)\n    with tf.GradientTape() as tape:\n        loss = f(v)\n"
                          "    return tape.gradient(loss, v)\n"),
@@ -41,6 +49,15 @@ MUTANTS = [
           edits=[("return tf.maximum(z, 0.0)", "return tf.abs(z)")]),
     wrong("activations_impl", "sigmoid in NumPy", says="differentiate",
           edits=[("return 1.0 / (1.0 + tf.exp(-z))", "return 1 / (1 + np.exp(-z.numpy()))")]),
+    wrong("activations_impl", "sigmoid as exp(z) / (1 + exp(z))", says="overflows", gap=True,
+          edits=[("return 1.0 / (1.0 + tf.exp(-z))", "return tf.exp(z) / (1.0 + tf.exp(z))")]),
+    wrong("activations_impl", "sigmoid through keras.activations.get", says="must not use", gap=True,
+          edits=[("return 1.0 / (1.0 + tf.exp(-z))", 'return keras.activations.get("sig" + "moid")(z)')]),
+    wrong("activations_impl", "relu through getattr", says="must not use", gap=True,
+          edits=[("return tf.maximum(z, 0.0)", 'return getattr(tf.nn, "re" + "lu")(z)')]),
+    right("activations_impl", "a stable sigmoid for both signs",
+          edits=[("return 1.0 / (1.0 + tf.exp(-z))",
+                  "e = tf.exp(-tf.abs(z))\n    return tf.where(z >= 0, 1 / (1 + e), e / (1 + e))")]),
     right("activations_impl", "sigmoid via tanh, relu via tf.where",
           edits=[("return 1.0 / (1.0 + tf.exp(-z))", "return 0.5 * (1 + tf.tanh(z / 2))"),
                  ("return tf.maximum(z, 0.0)", "return tf.where(z > 0, z, tf.zeros_like(z))")]),
@@ -55,6 +72,11 @@ MUTANTS = [
                   "return sigmoid(tf.matmul(x, tf.reshape(w, (-1, 1))) + b)")]),
     wrong("perceptron_impl", "tf.nn.sigmoid instead of own sigmoid", says="sigmoid",
           edits=[("return sigmoid(tf.linalg.matvec(x, w) + b)", "return tf.nn.sigmoid(tf.linalg.matvec(x, w) + b)")]),
+    wrong("perceptron_impl", "a NumPy array returned", says="tensor", gap=True,
+          edits=[("return sigmoid(tf.linalg.matvec(x, w) + b)", "return sigmoid(tf.linalg.matvec(x, w) + b).numpy()")]),
+    wrong("perceptron_impl", "the product computed in NumPy", says="differentiate", gap=True,
+          edits=[("return sigmoid(tf.linalg.matvec(x, w) + b)",
+                  "return sigmoid(tf.constant(x.numpy() @ w.numpy()) + b)")]),
     right("perceptron_impl", "column vector and squeeze",
           edits=[("return sigmoid(tf.linalg.matvec(x, w) + b)",
                   "z = tf.squeeze(x @ tf.reshape(w, [-1, 1]), axis=1) + b\n    return sigmoid(z)")]),
@@ -66,6 +88,8 @@ MUTANTS = [
           edits=[('initializer="glorot_uniform"', 'initializer="zeros"')]),
     wrong("dense_layer_impl", "bias not trainable", says="trainable",
           edits=[('initializer="zeros", trainable=True', 'initializer="zeros", trainable=False')]),
+    wrong("dense_layer_impl", "W from random_normal", says="glorot_uniform", gap=True,
+          edits=[('initializer="glorot_uniform"', 'initializer="random_normal"')]),
     right("dense_layer_impl", "x @ W with tensordot",
           edits=[("return self.activation(tf.matmul(x, self.W) + self.b)",
                   "z = tf.tensordot(x, self.W, axes=1) + self.b\n        return self.activation(z)")]),
@@ -81,6 +105,14 @@ MUTANTS = [
     wrong("losses_impl", "keras.losses for the cross-entropy", says="binary_crossentropy",
           edits=[("return -tf.reduce_mean(y_true * tf.math.log(y_pred) + (1 - y_true) * tf.math.log(1 - y_pred))",
                   "return tf.reduce_mean(keras.losses.binary_crossentropy(y_true[:, None], y_pred[:, None]))")]),
+    wrong("losses_impl", "cross-entropy computed in NumPy", says="differentiate", gap=True,
+          edits=[("return -tf.reduce_mean(y_true * tf.math.log(y_pred) + (1 - y_true) * tf.math.log(1 - y_pred))",
+                  "t, q = y_true.numpy(), y_pred.numpy()\n"
+                  "    return tf.constant(-np.mean(t * np.log(q) + (1 - t) * np.log(1 - q)), tf.float32)")]),
+    right("losses_impl", "eps added inside the logs",
+          edits=[("    y_pred = tf.clip_by_value(y_pred, eps, 1 - eps)\n", ""),
+                 ("tf.math.log(y_pred) + (1 - y_true) * tf.math.log(1 - y_pred)",
+                  "tf.math.log(y_pred + eps) + (1 - y_true) * tf.math.log(1 - y_pred + eps)")]),
     right("losses_impl", "clip with minimum/maximum and a sum divided by n",
           edits=[("y_pred = tf.clip_by_value(y_pred, eps, 1 - eps)",
                   "y_pred = tf.minimum(tf.maximum(y_pred, eps), 1 - eps)"),
@@ -105,6 +137,9 @@ MUTANTS = [
                   "    p = perceptron_forward(x, w, b)\n    loss = binary_cross_entropy(y, p)\n"
                   "    dw = tf.linalg.matvec(tf.transpose(tf.constant(x, tf.float32)), p - y) / len(y)\n"
                   "    db = tf.reduce_mean(p - y)\n")]),
+    wrong("gradient_step_impl", "NumPy arrays returned", says="tensors", gap=True,
+          edits=[("return w - learning_rate * dw, b - learning_rate * db, loss",
+                  "return (w - learning_rate * dw).numpy(), (b - learning_rate * db).numpy(), loss")]),
     right("gradient_step_impl", "one tape.gradient call per parameter",
           edits=[("    with tf.GradientTape() as tape:", "    with tf.GradientTape(persistent=True) as tape:"),
                  ("    dw, db = tape.gradient(loss, [w, b])",
@@ -120,6 +155,11 @@ MUTANTS = [
           edits=[('keras.layers.Dense(256, activation="relu")', "keras.layers.Dense(256)")]),
     wrong("mlp_impl", "dropout left out", says="dropout",
           edits=[(" keras.layers.Dropout(0.2),", "")]),
+    wrong("mlp_impl", "dropout on the logits", says="after the output layer", gap=True,
+          edits=[(" keras.layers.Dropout(0.2),\n", "\n"),
+                 ("keras.layers.Dense(10)]", "keras.layers.Dense(10), keras.layers.Dropout(0.2)]")]),
+    wrong("mlp_impl", "ReLU on the output layer", says="logits", gap=True,
+          edits=[("keras.layers.Dense(10)]", 'keras.layers.Dense(10, activation="relu")]')]),
     right("mlp_impl", "Reshape and a separate ReLU layer",
           source='''def build_mlp():
     """A Keras model mapping images (batch, 28, 28) to logits (batch, 10)."""
@@ -141,6 +181,8 @@ MUTANTS = [
     wrong("train_step_impl", "loss on logits as if they were probabilities", says="from_logits",
           edits=[("loss = loss_fn(y, model(x, training=True))",
                   "loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x, training=True)))")]),
+    wrong("train_step_impl", "loss returned as a NumPy number", says="tf.function", gap=True,
+          edits=[("    return loss\n", "    return loss.numpy()\n")]),
     right("train_step_impl", "optimizer.apply with the trainable weights",
           edits=[("grads = tape.gradient(loss, model.trainable_variables)",
                   "grads = tape.gradient(loss, model.trainable_weights)"),

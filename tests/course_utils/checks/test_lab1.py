@@ -7,6 +7,8 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from course_utils.checks import lab1  # noqa: E402
+from grader.mutants import lab1 as catalogue  # noqa: E402
+from tests.conftest import REPO, judge_catalogue_entry, solution_namespace  # noqa: E402
 
 
 def sigmoid(z):
@@ -296,3 +298,95 @@ def test_wrong_answers_fail_naming_the_mistake(check, arguments, word, capsys):
 def test_later_exercises_use_the_reference_upstream_functions():
     # This module's perceptron_forward and binary_cross_entropy are wrong; step calls them by name.
     assert lab1.check_gradient_step(make_step()).passed
+
+
+def tape_finite_differences_float64(f, x):
+    """Central differences in float64, accurate to about 1e-9, next to a tape that does nothing."""
+    x = np.asarray(x, dtype=np.float64)
+    with tf.GradientTape():
+        pass
+    grads = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = 1e-5
+        up, down = (float(f(tf.constant(x + s))) for s in (step, -step))
+        grads[index] = (up - down) / 2e-5
+    return tf.constant(grads, tf.float32)
+
+
+def sigmoid_exp_ratio(z):
+    e = tf.exp(tf.convert_to_tensor(z, tf.float32))
+    return e / (1 + e)
+
+
+def sigmoid_keras_get(z):
+    return keras.activations.get("sig" + "moid")(tf.convert_to_tensor(z, tf.float32))
+
+
+def bce_numpy(y, p, eps=1e-7):
+    p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
+    return tf.constant(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), tf.float32)
+
+
+def train_step_numpy(model, optimizer, x, y):
+    return train_step(model, optimizer, x, y).numpy()
+
+
+def step_numpy(w, b, x, y, lr):
+    w, b = tf.Variable(w), tf.Variable(b)
+    with tf.GradientTape() as tape:
+        loss = binary_cross_entropy(y, perceptron_forward(x, w, b))
+    dw, db = tape.gradient(loss, [w, b])
+    return (w - lr * dw).numpy(), (b - lr * db).numpy(), loss
+
+
+CONTRACTS = [  # (check, arguments, a word the message must contain): answers that read the old checks' gaps
+    (lab1.check_tape_gradient, (tape_finite_differences_float64,), "custom_gradient"),
+    (lab1.check_activations, (sigmoid_exp_ratio, relu), "overflows"),
+    (lab1.check_activations, (sigmoid_keras_get, relu), "must not use"),
+    (lab1.check_perceptron, (lambda x, w, b: perceptron(x, w, b).numpy(),), "tensor"),
+    (lab1.check_perceptron, (lambda x, w, b: sigmoid(np.asarray(x) @ np.asarray(w) + b),), "differentiate"),
+    (lab1.check_dense_layer, (lambda units, activation=None: Dense(units, activation, w_init="random_normal"),),
+     "glorot_uniform"),
+    (lab1.check_losses, (bce_numpy, mse), "differentiate"),
+    (lab1.check_gradient_step, (step_numpy,), "tensors"),
+    (lab1.check_mlp, (mlp(keras.layers.Dense(256, activation="relu"), keras.layers.Dense(10),
+                          keras.layers.Dropout(0.2)),), "after the output layer"),
+    (lab1.check_mlp, (mlp(keras.layers.Dense(256, activation="relu"), keras.layers.Dropout(0.2),
+                          keras.layers.Dense(10, activation="relu")),), "logits"),
+    (lab1.check_train_step, (train_step_numpy,), "tf.function"),
+]
+
+
+@pytest.mark.parametrize("check, arguments, word", CONTRACTS, ids=[w for _, _, w in CONTRACTS])
+def test_contracts_and_hidden_shortcuts_fail_publicly(check, arguments, word, capsys):
+    result = check(*arguments)
+    assert not result.passed and word.lower() in result.problems[0].lower(), result.problems
+
+
+def _check_after_each_answer() -> dict[str, str]:
+    """{answer cell grade_id: source of the check cell that follows it} in the solution notebook."""
+    import nbformat
+
+    cells = nbformat.read(REPO / "solutions" / "lab1_perceptron" / "lab1_perceptron.ipynb", as_version=4).cells
+    checks, answer = {}, None
+    for cell in cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            answer = meta["grade_id"]
+        elif meta.get("grade") and cell.cell_type == "code" and answer:
+            checks[answer], answer = cell.source, None
+    return checks
+
+
+CHECK_AFTER = _check_after_each_answer()
+
+
+@pytest.fixture(scope="module")
+def solution() -> dict:
+    return solution_namespace("lab1_perceptron", np=np, tf=tf, keras=keras, checks=lab1)
+
+
+@pytest.mark.parametrize("mutant", catalogue.MUTANTS, ids=lambda m: f"{'right' if m.correct else 'wrong'}-{m.name}")
+def test_public_checks_judge_the_catalogue(solution, mutant):
+    judge_catalogue_entry("lab1", mutant, solution, lambda scope: eval(CHECK_AFTER[mutant.cell], scope))
