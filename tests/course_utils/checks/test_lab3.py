@@ -8,11 +8,8 @@ import pytest
 import course_utils
 from course_utils import faces
 from course_utils.checks import lab3 as checks
-from grader.integrity import grade_id
-from grader.labs import find_lab
 from grader.mutants import lab3 as catalogue
-from grader.mutants import mutate, student_notebook
-from tests.conftest import check_failed, solution_namespace
+from tests.conftest import check_failed, public_verdict, solution_namespace
 
 
 @pytest.fixture(scope="module")
@@ -261,21 +258,9 @@ def test_checks_name_the_typical_mistakes(ns):
     fails(checks.check_sampling_probabilities(no_smoothing), "smoothing")
 
 
-_CHECKED = {"kl_impl": ("check_kl_divergence", "kl_divergence"), "vae_loss_impl": ("check_vae_loss", "vae_loss"),
-            "sampling_impl": ("check_sample_latent", "sample_latent"),
-            "dbvae_loss_impl": ("check_debiasing_loss", "debiasing_loss"),
-            "resampling_impl": ("check_sampling_probabilities", "sampling_probabilities"),
-            "train_step_impl": ("check_train_step", "dbvae_train_step")}
-
-
 @pytest.mark.parametrize("mutant", catalogue.MUTANTS, ids=lambda m: f"{'right' if m.correct else 'wrong'}-{m.name}")
 def test_public_checks_judge_the_mutant_catalogue(ns, mutant):
-    cell = next(c for c in mutate(student_notebook(find_lab("lab3")), mutant).cells if grade_id(c) == mutant.cell)
-    namespace = dict(ns)
-    exec(compile(cell.source, f"<{mutant.cell}>", "exec"), namespace)
-    check, name = _CHECKED[mutant.cell]
-    extra = (ns["DBVAE"],) if name == "dbvae_train_step" else ()
-    result = getattr(checks, check)(namespace[name], *extra)
+    result = public_verdict("lab3", mutant, ns)
     if mutant.correct:
         assert result.passed, result.message
     else:
