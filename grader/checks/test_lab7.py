@@ -70,6 +70,14 @@ def _diagnose(got, expected, mistakes: dict[str, np.ndarray], *, what: str, atol
 
 
 
+def _kernel_error(error: StudentError) -> str:
+    """The error the student's code raised, as its type and its last line (a traced function's error spans lines)."""
+    text = str(error).split(" raised ", 1)[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    kind = text.split(":", 1)[0]
+    return (lines[-1] if lines[-1].startswith(kind) else f"{kind}: {lines[-1]}")[:200] if lines else text[:200]
+
+
 def _one_failure(max_examples: int):
     """:func:`grader.harness.generated`, reporting only the first failure Hypothesis finds (a CheckFailed, not a
     group of them)."""
@@ -152,6 +160,10 @@ def test_batches_of_generated_shapes(student, cases):
                        list(zip(texts, cases, strict=True)), n, seq_length)
     for (n, seq_length, batch_size, _), (x, y) in zip(cases, batches, strict=True):
         x, y = np.asarray(x), np.asarray(y)
+        expect(x.shape != (batch_size, seq_length) or y.shape[1:] >= (seq_length,),
+               f"get_batch(ids, seq_length={seq_length}, batch_size={batch_size}, rng) on {n} characters returned a "
+               f"target window shorter than seq_length: its start lets the target window run past the end of the "
+               f"text; only starts whose target window ends inside the text are valid")
         expect(x.shape == y.shape == (batch_size, seq_length),
                f"get_batch(ids, seq_length={seq_length}, batch_size={batch_size}, rng) on {n} characters returned "
                f"shapes {x.shape} and {y.shape}")
@@ -266,7 +278,7 @@ def test_loss_compiled_with_gradient(student):
     try:
         got = student.call("lambda l, z: __import__('tensorflow').function(compute_loss)(l, z)", labels, logits)
     except StudentError as error:
-        raise CheckFailed(compiled_failure("compute_loss", str(error).split(" raised ")[-1][:200])) from None
+        raise CheckFailed(compiled_failure("compute_loss", _kernel_error(error))) from None
     expect_close(got, loss_mistakes(labels, logits)[0], what="the loss inside tf.function")
     has_gradient = student.call("lambda l, z: (lambda tf, z: [tape := tf.GradientTape(), tape.__enter__(), "
                                 "tape.watch(z), loss := compute_loss(l, z), tape.__exit__(None, None, None), "
@@ -335,7 +347,7 @@ def test_train_step_fits_a_batch(student):
     except StudentError as error:
         if " raised " not in str(error):
             raise
-        raise CheckFailed(compiled_failure("train_step", str(error).split(" raised ")[-1][:200])) from None
+        raise CheckFailed(compiled_failure("train_step", _kernel_error(error))) from None
     losses = np.asarray(losses, dtype=np.float64)
     expect(losses.shape == (20,) and np.all(np.isfinite(losses)), "train_step must return a finite scalar loss")
     expect(losses[-1] < 0.7 * losses[0], "20 train_step calls with Adam did not lower the loss of one batch by 30%")
