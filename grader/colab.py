@@ -1,8 +1,11 @@
 """What the instructor's Colab notebook (``grader/grade_in_colab.ipynb``) needs around the grader.
 
-The notebook grades with the same :func:`grader.__main__.grade_lab` as the command line; this module only
-installs and reports the sandbox, names the GPU, takes the class's zip from Colab, shows the class
-summary inline and packs the results into one archive to download.
+The grader and its dependencies (nbgrader, a newer IPython, ipykernel and jupyter_client) go into their own
+virtual environment (:func:`install_grader`), never into the Python that Colab's kernel runs on; that
+environment's Python grades (``python -m grader autograde``, as on the command line) and runs the student
+kernels. Colab's kernel imports only this module, which needs nothing beyond the standard library: it takes the
+class's zip from Colab, runs the grader (:func:`run_grader`), shows the class summary inline and packs the
+results into one archive to download. ``python -m grader.colab`` reports the sandbox and the GPU.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
-from grader import sandbox
 from grader.labs import Lab
 
 LEVEL_NAMES = {"full": "FULL", "namespaces": "PARTIAL", "none": "NONE"}
@@ -39,6 +42,8 @@ def ensure_bubblewrap() -> str:
 
 def isolation_report(level: str | None = None) -> str:
     """What isolation grading gets here (``sandbox.detect_isolation``), with the sandbox's warning when not full."""
+    from grader import sandbox
+
     level = level or sandbox.detect_isolation()
     if level == "full":
         return ("Isolation: FULL. Each student kernel runs in its own namespaces under a dedicated unprivileged "
@@ -64,6 +69,41 @@ def gpu_report() -> str:
                 "/dev/nvidia*); TensorFlow allocates its memory as it grows, so kernels share it.")
     return ("GPU: none. Grading runs on the CPU (in Colab: Runtime > Change runtime type > GPU, then run the "
             "notebook again).")
+
+
+def install_grader(checkout: Path, venv: Path, extras: str = "dev") -> Path:
+    """Install ``checkout`` (the course repository, editable, with ``extras``) into the virtual environment
+    ``venv``, created if missing, with the checkout on its path (for ``python -m grader``); return its Python.
+
+    The environment sees the running Python's packages (in Colab: TensorFlow with its GPU, NumPy) after its own, so
+    pip adds only what the grader needs beyond them, and whatever it upgrades lands in ``venv``: pip does not
+    uninstall a package outside the environment. The running Python must be a system Python (as Colab's is),
+    not a virtual environment, whose packages a new environment would not see.
+    """
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--root-user-action=ignore", "-e",
+                    f"{checkout}[{extras}]" if extras else str(checkout)], check=True)
+    # The package is course_utils only; the grader is imported from the checkout, wherever the grading runs.
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "course_grader.pth").write_text(f"{Path(checkout).resolve()}\n")
+    return python
+
+
+def run_grader(python: Path, *args: str) -> None:
+    """Run ``python -m <args>`` (for example ``grader autograde lab1 ...``), showing its output in the notebook as
+    it comes (progress bars included); a failure raises ``CalledProcessError``."""
+    process = subprocess.Popen([str(python), "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        while chunk := os.read(process.stdout.fileno(), 4096):
+            sys.stdout.write(chunk.decode(errors="replace"))
+            sys.stdout.flush()
+    finally:  # an interrupt reaches the grader too (it keeps what it graded): wait for it to stop
+        process.wait()
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, [str(python), "-m", *args])
 
 
 def receive_submissions(folder: Path, drive_path: str = "", mount_point: str = "/content/drive") -> Path:
@@ -113,3 +153,15 @@ def results_archive(course: Path, lab: Lab, target: Path) -> Path:
             if parts[0] in ("feedback", "report") or "exports" in parts[:-1] or path.suffix == ".csv":
                 packed.write(path, Path(*parts).as_posix())
     return archive
+
+
+def main() -> int:
+    """Print what grading gets here: bubblewrap (installed if it can be), the isolation level and the GPU."""
+    print(ensure_bubblewrap())
+    print(isolation_report())
+    print(gpu_report())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,6 +4,7 @@ import csv
 import io
 import os
 import shutil
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -12,6 +13,7 @@ import nbformat
 import pytest
 
 from grader import colab
+from grader.colab_runtime import write_stand_in
 from grader.labs import REPO, find_lab
 from tests.grader.hostile_corpus import ALICE, BOB
 
@@ -21,43 +23,10 @@ EXAMPLES = REPO / "grader" / "examples" / LAB.name
 EXPECTED = {"alice": ("graded", ALICE), "bob": ("graded", BOB), "carol": ("missing answer", 0.0),
             "dave": ("invalid notebook", 0.0)}
 
-# A stand-in for Colab's google.colab: the upload widget returns the file named by FAKE_COLAB_UPLOAD,
-# download copies into FAKE_COLAB_DOWNLOADS, Drive is "mounted" by creating the mount point.
-STAND_IN = {
-    "files.py": '''import os, shutil
-from pathlib import Path
-
-
-def upload():
-    path = Path(os.environ["FAKE_COLAB_UPLOAD"])
-    return {path.name: path.read_bytes()}
-
-
-def download(filename):
-    shutil.copy(filename, os.environ["FAKE_COLAB_DOWNLOADS"])
-''',
-    "drive.py": '''import os
-
-
-def mount(mountpoint):
-    os.makedirs(mountpoint, exist_ok=True)
-''',
-    "__init__.py": "",
-}
-
-
-def _stand_in(folder: Path) -> Path:
-    package = folder / "google" / "colab"  # "google" stays a namespace package (protobuf lives there too)
-    package.mkdir(parents=True)
-    for name, text in STAND_IN.items():
-        (package / name).write_text(text)
-    return folder
-
-
 @pytest.fixture
 def fake_colab(tmp_path, monkeypatch):
     """google.colab importable in this process, with an upload of ``tmp_path/upload/<name>``."""
-    monkeypatch.syspath_prepend(str(_stand_in(tmp_path / "stand_in")))
+    monkeypatch.syspath_prepend(str(write_stand_in(tmp_path / "stand_in")))
     for name in [m for m in sys.modules if m.startswith("google.colab")]:
         monkeypatch.delitem(sys.modules, name)
     (tmp_path / "upload").mkdir()
@@ -146,12 +115,15 @@ def test_grading_notebook_runs_top_to_bottom_and_resumes(tmp_path):
     for part in ("grader", f"labs/{LAB.name}", f"solutions/{LAB.name}"):  # a checkout nobody edits meanwhile
         shutil.copytree(REPO / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "course.toml", checkout)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_stand_in(tmp_path / "stand_in")), str(checkout)]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(write_stand_in(tmp_path / "stand_in")), str(checkout)]),
            "FAKE_COLAB_UPLOAD": str(_class_zip(tmp_path / "lab1_submissions.zip")),
            "FAKE_COLAB_DOWNLOADS": str(downloads)}
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     form = next(cell for cell in notebook.cells if 'LMS_FORMAT = ""' in cell.source)
     form.source = form.source.replace('LMS_FORMAT = ""', 'LMS_FORMAT = "canvas"')  # the instructor fills the form
+    install = next(cell for cell in notebook.cells if "colab.install_grader(" in cell.source)
+    install.source = install.source.replace('CHECKOUT = "/content/course"', f'CHECKOUT = "{checkout}"').replace(
+        "colab.install_grader(Path(CHECKOUT), Path(GRADER_VENV))", "Path(sys.executable)")  # installed already
     client = NotebookClient(notebook, timeout=1500, kernel_name="python3", resources={"metadata": {"path": str(work)}})
     with client.setup_kernel(env=env, cwd=str(work)):
         outputs = [_run(client, index) for index in range(len(notebook.cells))
@@ -161,7 +133,7 @@ def test_grading_notebook_runs_top_to_bottom_and_resumes(tmp_path):
         stamps = [p.stat().st_mtime_ns for p in results]
         rerun = _run(client, grading)
     text = "\n".join(outputs)
-    assert f"grader from {checkout}" in text and "Isolation: " in text and "GPU: " in text
+    assert f"grader from {checkout} running on {sys.executable}" in text and "Isolation: " in text and "GPU: " in text
     summary = next(o for o in notebook.cells[grading + 2].outputs if "text/html" in o.get("data", {}))
     assert "class summary" in summary["data"]["text/html"] and "data:image/png;base64," in summary["data"]["text/html"]
     assert len(results) == len(EXPECTED) and [p.stat().st_mtime_ns for p in results] == stamps, "rerun regraded"
@@ -175,3 +147,25 @@ def test_grading_notebook_runs_top_to_bottom_and_resumes(tmp_path):
     grades = {row["student_id"]: (row["status"], float(row["score"]))
               for row in csv.DictReader(io.TextIOWrapper(archive.open("grades.csv")))}
     assert grades == EXPECTED
+
+
+def test_grader_goes_into_its_own_environment_beside_the_running_pythons_packages(tmp_path):
+    """install_grader: a virtual environment that sees the running Python's packages, the checkout installed
+    (editable) and on its path, and nothing installed or changed for the running Python."""
+    from grader.colab_runtime import installed
+
+    checkout = tmp_path / "course"
+    (checkout / "tinypkg").mkdir(parents=True)
+    (checkout / "tinypkg" / "__init__.py").write_text("")
+    (checkout / "tinygrader").mkdir()
+    (checkout / "tinygrader" / "__init__.py").write_text("")
+    (checkout / "pyproject.toml").write_text('[project]\nname = "tinypkg"\nversion = "1.0"\n\n'
+                                             '[tool.setuptools]\npackages = ["tinypkg"]\n')
+    before = installed(Path(sys.executable))
+    python = colab.install_grader(checkout, tmp_path / "venv", extras="")
+    assert "include-system-site-packages = true" in (tmp_path / "venv" / "pyvenv.cfg").read_text()
+    code = "import tinypkg, tinygrader, sys; print(sys.prefix)"
+    assert subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          check=True).stdout.strip() == str(tmp_path / "venv")
+    assert installed(Path(sys.executable)) == before
+    colab.install_grader(checkout, tmp_path / "venv", extras="")  # a rerun reuses the environment
