@@ -35,8 +35,9 @@ up() {
     if ! munge -n >/dev/null 2>&1; then  # no munge daemon answering yet: start ours
         [ -s /etc/munge/munge.key ] || { mungekey --create >/dev/null && chown munge:munge /etc/munge/munge.key; }
         install -d -o munge -g munge -m 0755 /run/munge
-        runuser -u munge -- munged --pid-file="$RUN/munged.pid" || cannot "munged did not start"
+        runuser -u munge -- munged --pid-file=/run/munge/course-munged.pid || cannot "munged did not start"
         wait_for 30 "munge answering" munge -n || cannot "munged does not answer"
+        cp /run/munge/course-munged.pid "$RUN/munged.pid"  # ours to stop; munged (user munge) cannot write here
     fi
     local memory; memory=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
     sed -e "s|@HOST@|$(hostname -s)|g" -e "s|@RUN@|$RUN|g" -e "s|@CPUS@|$(nproc)|" -e "s|@MEMORY@|$memory|" \
