@@ -426,6 +426,8 @@ RECEPTIVE_JUMP_MISTAKES = {
     "the jump must be the product of all the strides, the last layer's included": lambda s: _jumps(s)[-2] if s else 1,
     "the jump is the product of the strides, not their sum": lambda s: 1 + sum(x - 1 for x in s),
     "the jump never changes: multiply it by every layer's stride": lambda s: 1,
+    "the jump is taken as 2 for every stride above 1: multiply by the stride itself":
+        lambda s: _jumps([min(x, 2) for x in s])[-1],
 }
 
 
