@@ -121,12 +121,13 @@ def show_images(images: np.ndarray, labels: Sequence | None = None, ncols: int =
 
 
 def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray,
-                           ax=None, resolution: int = 200, title: str | None = None):
+                           ax=None, resolution: int = 200, title: str | None = None,
+                           labels: tuple[str, str] = ("$x_1$", "$x_2$")):
     """Colour the plane by a binary classifier's output and scatter the data on top.
 
     ``predict`` maps points of shape ``(m, 2)`` to probabilities of shape ``(m,)``
-    or ``(m, 1)``; ``x`` has shape ``(n, 2)``, ``y`` holds 0/1 labels of shape ``(n,)``.
-    Returns the axes.
+    or ``(m, 1)``; ``x`` has shape ``(n, 2)``, ``y`` holds 0/1 labels of shape ``(n,)``;
+    ``labels`` names the two input features (the axes). Returns the axes.
     """
     import matplotlib.pyplot as plt
 
@@ -142,6 +143,7 @@ def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], x: np.nd
     ax.contourf(grid0, grid1, probs, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
     ax.contour(grid0, grid1, probs, levels=[0.5], colors="k", linewidths=1)
     ax.scatter(x[:, 0], x[:, 1], c=y, cmap="RdBu_r", edgecolors="k", s=14)
+    ax.set(xlabel=labels[0], ylabel=labels[1])
     if title:
         ax.set_title(title)
     return ax
