@@ -14,7 +14,8 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from course_utils.checks import lab2 as checks  # noqa: E402
-from tests.conftest import REPO, check_failed, solution_namespace  # noqa: E402
+from grader.mutants import lab2 as catalogue  # noqa: E402
+from tests.conftest import REPO, check_failed, judge_catalogue_entry, solution_namespace  # noqa: E402
 
 NOTEBOOK = REPO / "solutions" / "lab2_cnn" / "lab2_cnn.ipynb"
 
@@ -409,3 +410,15 @@ def test_confusion_matrix_shortcut_and_fancy_index_fail():
     assert check_failed(checks.check_confusion_matrix(confusion_library), "confusion_matrix")
     assert check_failed(checks.check_confusion_matrix(confusion_fancy_index), "np.add.at")
 
+
+# ---------------------------------------------------------------- the mutant catalogue
+
+CHECK_CELLS = {cell.metadata["nbgrader"]["grade_id"]: cell.source
+               for cell in nbformat.read(NOTEBOOK, as_version=4).cells
+               if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")}
+
+
+@pytest.mark.parametrize("mutant", catalogue.MUTANTS, ids=lambda m: f"{'right' if m.correct else 'wrong'}-{m.name}")
+def test_public_checks_judge_the_catalogue(solution, mutant):
+    check = CHECK_CELLS[mutant.cell.removesuffix("_impl")]
+    judge_catalogue_entry("lab2", mutant, {**solution, "checks": checks}, lambda scope: eval(check, scope))
