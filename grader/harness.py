@@ -88,13 +88,14 @@ def generated(max_examples: int = 25):
     """Hypothesis settings for a hidden check with generated inputs: the same examples for every student.
 
     Derandomized (the examples depend only on the test), no example database written anywhere, no deadline
-    (a kernel round trip is slow), health checks that assume fast local code turned off. Use it above
-    ``@given``; keep ``max_examples`` small, each example costs kernel round trips.
+    (a kernel round trip is slow), health checks that assume fast local code turned off, and only the first
+    failure reported (one :class:`CheckFailed`, not a group whose text would show the generated inputs). Use it
+    above ``@given``; keep ``max_examples`` small, each example costs kernel round trips.
     """
     from hypothesis import HealthCheck, settings
 
     return settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
-                    suppress_health_check=list(HealthCheck), print_blob=False)
+                    suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False)
 
 
 def calls_made(student, expression: str, *args, watch) -> tuple[object, list[str]]:

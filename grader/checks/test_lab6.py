@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from course_utils.checks import lab6 as public
@@ -22,12 +22,6 @@ N_CHOICES = [len(choices) for choices in SEARCH_SPACE.values()]
 OFFSETS = [int(offset) for offset in np.cumsum([0] + N_CHOICES)]
 # Sets the weights of a fresh Controller(seed=s) to its initial weights times k, inside the student's kernel.
 SCALED = "(lambda c: (c.set_weights([w * {k} for w in c.get_weights()]), c)[1])(Controller(seed={s}))"
-
-
-def _one_failure(max_examples: int):
-    """:func:`grader.harness.generated`, reporting only the first failure Hypothesis finds (a CheckFailed, not a
-    group of them)."""
-    return settings(generated(max_examples=max_examples), report_multiple_bugs=False)
 
 
 @pytest.fixture(scope="module")
@@ -435,7 +429,7 @@ _REWARDS = st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=1,
 
 
 @points(1, question="compare")
-@_one_failure(6)
+@generated(max_examples=6)
 @given(cases=st.lists(_REWARDS, min_size=3, max_size=5))
 def test_best_so_far(student, cases):
     outputs = student.call("lambda cases: [(lambda y: (y, type(y).__name__))(best_so_far(np.asarray(r))) "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from course_utils.checks.lab7 import (
@@ -78,10 +78,6 @@ def _kernel_error(error: StudentError) -> str:
     return (lines[-1] if lines[-1].startswith(kind) else f"{kind}: {lines[-1]}")[:200] if lines else text[:200]
 
 
-def _one_failure(max_examples: int):
-    """:func:`grader.harness.generated`, reporting only the first failure Hypothesis finds (a CheckFailed, not a
-    group of them)."""
-    return settings(generated(max_examples=max_examples), report_multiple_bugs=False)
 
 # ---------------------------------------------------------------- vectorize (1)
 
@@ -89,7 +85,7 @@ _ABC = "ABCDEFGabcdefgz|:2/\n XTMK,'^_=()[]"
 
 
 @points(0.5, question="vectorize")
-@_one_failure(5)
+@generated(max_examples=5)
 @given(texts=st.lists(st.text(alphabet=_ABC, min_size=1, max_size=60), min_size=2, max_size=4))
 def test_vectorize_generated(student, texts):
     char2idx = {c: int(i) for c, i in zip(_ABC, np.random.default_rng(len(texts)).permutation(len(_ABC)) + 1,
@@ -151,7 +147,7 @@ def _batch_cases(draw):
 
 
 @points(0.5, question="batch")
-@_one_failure(4)
+@generated(max_examples=4)
 @given(cases=st.lists(_batch_cases(), min_size=4, max_size=6))
 def test_batches_of_generated_shapes(student, cases):
     texts = [np.arange(1000, 1000 + n, dtype=np.int64) for n, _, _, _ in cases]
