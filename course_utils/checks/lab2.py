@@ -515,15 +515,29 @@ GLOBAL_RANDOM_HINT = ("shuffle_labels drew from (or reseeded) the global random 
                       "whatever other code drew before, and other code's randomness must not change with yours")
 
 
-def global_random_state_used(function: Callable, *args) -> tuple[object, bool]:
-    """``(function(*args), whether it changed NumPy's or Python's global random state)``."""
+def global_random_state_used(function: Callable, *args, probe_seed: int = 20261207) -> tuple[object, bool]:
+    """``(function(*args), whether it changed NumPy's or Python's global random state)``.
+
+    During the call the global states start from ``probe_seed``, a state the code under test does not recreate
+    by chance (reseeding with its own seed and drawing ends elsewhere), whatever ran before; they are put back
+    as they were afterwards. Self-contained: the hidden check sends its source into the student's kernel.
+    """
     import random
 
+    import numpy as np
+
+    numpy_saved, python_saved = np.random.get_state(), random.getstate()
+    np.random.seed(probe_seed)
+    random.seed(probe_seed)
     numpy_before, python_before = np.random.get_state(), random.getstate()
-    value = function(*args)
-    numpy_after = np.random.get_state()
-    changed = random.getstate() != python_before or any(
-        not np.array_equal(a, b) for a, b in zip(numpy_before, numpy_after, strict=True))
+    try:
+        value = function(*args)
+        numpy_after = np.random.get_state()
+        changed = random.getstate() != python_before or any(
+            not np.array_equal(a, b) for a, b in zip(numpy_before, numpy_after, strict=True))
+    finally:
+        np.random.set_state(numpy_saved)
+        random.setstate(python_saved)
     return value, changed
 
 
