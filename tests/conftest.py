@@ -59,6 +59,11 @@ def check_failed(result, *fragments: str) -> bool:
     return (not result.passed) and all(fragment in text for fragment in fragments)
 
 
+def fails(result, *fragments: str) -> None:
+    """Assert that a public check failed with a message that mentions every fragment."""
+    assert check_failed(result, *fragments), result.message
+
+
 def judge_catalogue_entry(lab: str, mutant, namespace: dict, check) -> None:
     """Judge one entry of ``lab``'s mutant catalogue with its public check, in this process.
 

@@ -9,7 +9,7 @@ import course_utils
 from course_utils import faces
 from course_utils.checks import lab3 as checks
 from grader.mutants import lab3 as catalogue
-from tests.conftest import check_failed, public_verdict, solution_namespace
+from tests.conftest import fails, public_verdict, solution_namespace
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,6 @@ def ns():
                                                  "defs_dbvae", "dbvae_loss_impl", "resampling_impl", "train_step_impl"),
                               IMG_SIZE=32, course_utils=course_utils)
 
-
-def fails(result, *fragments):
-    assert check_failed(result, *fragments), result.message
 
 
 def test_kl(ns):

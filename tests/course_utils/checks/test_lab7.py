@@ -12,7 +12,7 @@ import course_utils
 from course_utils.checks import lab7 as checks
 from grader.labs import find_lab
 from grader.mutants import catalogue as lab_catalogue
-from tests.conftest import check_failed, public_verdict, solution_namespace
+from tests.conftest import fails, public_verdict, solution_namespace
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -26,9 +26,6 @@ def ns():
                                              "train_step_impl", "sample_impl", "generate_impl"),
                               course_utils=course_utils)
 
-
-def fails(result, *fragments):
-    assert check_failed(result, *fragments), result.message
 
 
 def variant(ns, source: str, name: str):
