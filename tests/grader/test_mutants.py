@@ -1,5 +1,7 @@
 """The mutation tool: catalogues stay in step with the solutions, and a real run judges wrong and right answers."""
 
+import datetime
+
 import nbformat
 import pytest
 
@@ -104,3 +106,17 @@ def test_a_real_run_kills_a_forbidden_shortcut_and_keeps_a_right_alternative():
     assert baseline.ok and baseline.score == baseline.max_score > 0
     assert shortcut.hidden_failed and shortcut.public_failed and shortcut.named, shortcut
     assert tanh.ok, tanh
+
+
+@pytest.mark.slow
+def test_a_rotating_sample_of_the_catalogues_goes_through_the_real_pipeline():
+    """Every CI run grades one wrong and one right entry of one lab's catalogue as real submissions, another lab
+    and other entries each day, beside the solution; the whole catalogue is `python -m grader mutants LAB`."""
+    day = datetime.date.today().toordinal()
+    lab = LABS[day % len(LABS)]
+    catalogue = mutants.catalogue(lab)
+    wrong_ones, right_ones = [m for m in catalogue if not m.correct], [m for m in catalogue if m.correct]
+    chosen = [wrong_ones[day % len(wrong_ones)], right_ones[day % len(right_ones)]]
+    verdicts = mutants.run(lab, chosen, workers=2, limits=sandbox.Limits())
+    report = mutants.report(lab, verdicts)
+    assert all(v.ok for v in verdicts) and verdicts[1].named is not False, report
