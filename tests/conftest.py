@@ -64,36 +64,13 @@ def fails(result, *fragments: str) -> None:
     assert check_failed(result, *fragments), result.message
 
 
-def judge_catalogue_entry(lab: str, mutant, namespace: dict, check) -> None:
+def judge_catalogue_entry(lab: str, mutant, namespace: dict, check=None) -> None:
     """Judge one entry of ``lab``'s mutant catalogue with its public check, in this process.
 
     The mutated answer cell, as a student's notebook holds it, runs in a copy of ``namespace`` (the solution's
-    cells); ``check(scope)`` runs the public check on the result. A right answer must pass; a wrong one must fail
-    with a message that contains ``mutant.says``.
-    """
-    import linecache
-
-    from grader.integrity import grade_id
-    from grader.labs import find_lab
-    from grader.mutants import mutate, student_notebook
-
-    cell = next(c for c in mutate(student_notebook(find_lab(lab)), mutant).cells if grade_id(c) == mutant.cell)
-    scope = dict(namespace)
-    # Registered like a notebook cell's source, so that checks reading a function's source find it.
-    linecache.cache[f"<{mutant.cell}>"] = (len(cell.source), None, cell.source.splitlines(True), f"<{mutant.cell}>")
-    exec(compile(cell.source, f"<{mutant.cell}>", "exec"), scope)
-    result = check(scope)
-    if mutant.correct:
-        assert result.passed, result.message
-    else:
-        assert not result.passed and mutant.says.lower() in result.message.lower(), result.message
-
-
-def public_verdict(lab: str, mutant, namespace: dict):
-    """The public check's result for a catalogue entry, in-process: the entry's answer cell runs in a copy of
-    ``namespace`` (a lab's definitions), then the check cell that follows it in the notebook.
-
-    The answer's source is registered with linecache, as IPython does for a cell, so checks can read it.
+    cells; its source registered with linecache, as IPython does for a cell, so checks can read it); then
+    ``check(scope)`` runs the public check, or, without ``check``, the notebook's check cell that follows the
+    answer. A right answer must pass; a wrong one must fail with a message that contains ``mutant.says``.
     """
     import linecache
 
@@ -103,12 +80,17 @@ def public_verdict(lab: str, mutant, namespace: dict):
 
     cells = [c for c in mutate(student_notebook(find_lab(lab)), mutant).cells if grade_id(c)]
     ids = [grade_id(c) for c in cells]
-    answer, check = cells[ids.index(mutant.cell)], cells[ids.index(mutant.cell) + 1]
-    filename = f"<catalogue {mutant.cell}: {mutant.name}>"
+    answer, check_cell = cells[ids.index(mutant.cell)], cells[ids.index(mutant.cell) + 1]
+    filename = f"<{mutant.cell}>"
     linecache.cache[filename] = (len(answer.source), None, answer.source.splitlines(True), filename)
     scope = dict(namespace)
     exec(compile(answer.source, filename, "exec"), scope)
-    return eval(compile(check.source, f"<{grade_id(check)}>", "eval"), scope)
+    result = check(scope) if check is not None else \
+        eval(compile(check_cell.source, f"<{grade_id(check_cell)}>", "eval"), scope)
+    if mutant.correct:
+        assert result.passed, result.message
+    else:
+        assert not result.passed and mutant.says.lower() in result.message.lower(), result.message
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
