@@ -15,13 +15,11 @@ import pytest
 from grader import colab
 from grader.colab_runtime import write_stand_in
 from grader.labs import REPO, find_lab
-from tests.grader.hostile_corpus import ALICE, BOB
+from tests.grader.hostile_corpus import EXAMPLE_GRADES
 
 LAB = find_lab("lab1")
 NOTEBOOK = REPO / "grader" / "grade_in_colab.ipynb"
 EXAMPLES = REPO / "grader" / "examples" / LAB.name
-EXPECTED = {"alice": ("graded", ALICE), "bob": ("graded", BOB), "carol": ("missing answer", 0.0),
-            "dave": ("invalid notebook", 0.0)}
 
 @pytest.fixture
 def fake_colab(tmp_path, monkeypatch):
@@ -136,17 +134,17 @@ def test_grading_notebook_runs_top_to_bottom_and_resumes(tmp_path):
     assert f"grader from {checkout} running on {sys.executable}" in text and "Isolation: " in text and "GPU: " in text
     summary = next(o for o in notebook.cells[grading + 2].outputs if "text/html" in o.get("data", {}))
     assert "class summary" in summary["data"]["text/html"] and "data:image/png;base64," in summary["data"]["text/html"]
-    assert len(results) == len(EXPECTED) and [p.stat().st_mtime_ns for p in results] == stamps, "rerun regraded"
-    assert all(student in rerun for student in EXPECTED)
+    assert len(results) == len(EXAMPLE_GRADES) and [p.stat().st_mtime_ns for p in results] == stamps, "rerun regraded"
+    assert all(student in rerun for student in EXAMPLE_GRADES)
     archive = zipfile.ZipFile(downloads / f"{LAB.name}_results.zip")
     names = set(archive.namelist())
     assert {"grades.csv", "checks.csv", f"report/{LAB.name}/report.html", f"report/{LAB.name}/scores.png"} <= names
-    assert {f"feedback/{s}/{LAB.name}/{LAB.name}.html" for s in EXPECTED} <= names
+    assert {f"feedback/{s}/{LAB.name}/{LAB.name}.html" for s in EXAMPLE_GRADES} <= names
     assert {f"exports/{LAB.name}_canvas.csv", f"exports/{LAB.name}_canvas_review.csv"} <= names
     assert not [n for n in names if n.endswith(".ipynb") or n.startswith(("source/", "submitted/"))]
     grades = {row["student_id"]: (row["status"], float(row["score"]))
               for row in csv.DictReader(io.TextIOWrapper(archive.open("grades.csv")))}
-    assert grades == EXPECTED
+    assert grades == EXAMPLE_GRADES
 
 
 def test_grader_goes_into_its_own_environment_beside_the_running_pythons_packages(tmp_path):

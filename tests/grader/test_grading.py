@@ -11,14 +11,12 @@ import pytest
 from grader import sandbox
 from grader.grading import grade_lab
 from grader.labs import REPO, find_lab
-from tests.grader.hostile_corpus import ALICE, BOB, CORPUS
+from tests.grader.hostile_corpus import ALICE, BOB, CORPUS, EXAMPLE_GRADES
 
 pytestmark = pytest.mark.slow
 LAB = find_lab("lab1")
 EXAMPLES = REPO / "grader" / "examples" / LAB.name
 LIMITS = sandbox.Limits(memory_mb=3000, cell_seconds=120, notebook_seconds=480, output_mb=2)
-EXPECTED = {"alice": ("graded", ALICE), "bob": ("graded", BOB), "carol": ("missing answer", 0.0),
-            "dave": ("invalid notebook", 0.0)}
 
 
 def _edit(notebook, how):
@@ -46,7 +44,7 @@ def _write(folder, student, data):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     folder, course = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("course")
-    for student in EXPECTED:
+    for student in EXAMPLE_GRADES:
         shutil.copytree(EXAMPLES / student, folder / student)
     server = socket.create_server(("127.0.0.1", 0))
     connections = []
@@ -69,10 +67,10 @@ def graded(tmp_path_factory):
             "originals": originals}
 
 
-@pytest.mark.parametrize("student", list(EXPECTED))
+@pytest.mark.parametrize("student", list(EXAMPLE_GRADES))
 def test_examples_get_their_expected_grades(graded, student):
     result = graded["results"][student]
-    assert (result["status"], result["score"]) == EXPECTED[student], result["reasons"]
+    assert (result["status"], result["score"]) == EXAMPLE_GRADES[student], result["reasons"]
     assert result["max_score"] == ALICE
     assert bool(result["reasons"]) == (student in ("carol", "dave"))
 
