@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-INSTALL_HINT = 'pip install "course-utils[rl]"  (that is: pip install "gymnasium[classic-control]" ale-py)'
+INSTALL_HINT = 'pip install "course-utils[rl]"  (that is: pip install gymnasium pygame ale-py pillow)'
 # ALE stops a game after 108,000 frames, 27,000 agent steps at the default frame skip of 4.
 ALE_MAX_STEPS = 27_000
 
