@@ -126,7 +126,7 @@ def test_grading_notebook_runs_top_to_bottom_and_resumes(tmp_path):
     with client.setup_kernel(env=env, cwd=str(work)):
         outputs = [_run(client, index) for index in range(len(notebook.cells))
                    if notebook.cells[index].cell_type == "code"]
-        grading = next(i for i, c in enumerate(notebook.cells) if "grade_lab(" in c.source)
+        grading = next(i for i, c in enumerate(notebook.cells) if "\"autograde\"" in c.source)
         results = sorted((work / "grading" / LAB.name / "results" / LAB.name).glob("*.json"))
         stamps = [p.stat().st_mtime_ns for p in results]
         rerun = _run(client, grading)
