@@ -81,7 +81,9 @@ def judge_catalogue_entry(lab: str, mutant, namespace: dict, check=None) -> None
     cells = [c for c in mutate(student_notebook(find_lab(lab)), mutant).cells if grade_id(c)]
     ids = [grade_id(c) for c in cells]
     answer, check_cell = cells[ids.index(mutant.cell)], cells[ids.index(mutant.cell) + 1]
-    filename = f"<{mutant.cell}>"
+    # A name of its own: the solution's cell was compiled as "<cell>", and tf.function reads a function's source
+    # through linecache, so another entry under that name would change what compiling the solution reads.
+    filename = f"<catalogue {mutant.cell}: {mutant.name}>"
     linecache.cache[filename] = (len(answer.source), None, answer.source.splitlines(True), filename)
     scope = dict(namespace)
     exec(compile(answer.source, filename, "exec"), scope)
