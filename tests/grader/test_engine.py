@@ -15,7 +15,8 @@ import pytest
 
 from grader import engine, sandbox
 from grader.labs import REPO, Lab, find_lab
-from tests.grader.test_grading import EXAMPLES, EXPECTED
+from tests.grader.hostile_corpus import EXAMPLE_GRADES as EXPECTED
+from tests.grader.test_grading import EXAMPLES
 
 LAB = find_lab("lab1")
 HOLDER = ("import sys\nfrom pathlib import Path\nfrom grader import sandbox\n"

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from grader.labs import REPO
+from tests.grader.hostile_corpus import EXAMPLE_GRADES as EXPECTED
 from tests.grader.slurm_cluster import job_state, jobs, running_slurm, wait_until
-from tests.grader.test_grading import EXAMPLES, EXPECTED, LAB
+from tests.grader.test_grading import EXAMPLES, LAB
 
 pytestmark = pytest.mark.slow
 SBATCH = REPO / "deploy" / "slurm" / "grade.sbatch"
