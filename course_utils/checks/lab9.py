@@ -56,6 +56,8 @@ def random_graph(n: int, m: int, seed: int, *, self_links: int = 0, repeats: int
     again (half of them from the other end)."""
     rng = np.random.default_rng(seed)
     linked = n - isolated
+    if m > linked * (linked - 1) // 2:
+        raise ValueError(f"{linked} linked nodes have at most {linked * (linked - 1) // 2} links, not {m}")
     pairs = set()
     while len(pairs) < m:
         i, j = rng.choice(linked, size=2, replace=False)
@@ -267,7 +269,7 @@ def small_problem(seed: int, n: int = 9, features: int = 5, classes: int = 3) ->
     """A small graph classification problem: features (n, F) float32, labels (n,) int64, a mask (n,) bool of
     about half the nodes, edges (2, M) and the dense reference operator (n, n)."""
     rng = np.random.default_rng(seed)
-    edges = random_graph(n, 2 * n, seed, isolated=1)
+    edges = random_graph(n, min(2 * n, (n - 1) * (n - 2) // 2), seed, isolated=1)
     mask = np.zeros(n, dtype=bool)
     mask[rng.choice(n, size=n // 2, replace=False)] = True
     return {"features": rng.normal(size=(n, features)).astype(np.float32),
