@@ -27,27 +27,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "solutions" / "lab2_cnn" / "lab2_cnn.ipynb"
+sys.path.insert(0, str(ROOT))  # grader.labs runs the notebook's cells
 QUICK = {"fit_epochs": 2, "memo_size": 1000, "memo_epochs": 40}
 
 
 def solution_namespace(mode: str = "full") -> dict:
     """Run the notebook's budget cell and its solution cells (not the training) in a fresh namespace."""
-    import nbformat
-
     os.environ["COURSE_MODE"] = mode
     import keras
     import numpy as np
     import tensorflow as tf
 
     import course_utils
+    from grader.labs import solution_namespace as run_cells
 
-    namespace = {"np": np, "tf": tf, "keras": keras, "course_utils": course_utils}
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and (meta.get("solution") or meta.get("grade_id") == "budgets"):
-            exec(compile(cell.source, f"<{meta.get('grade_id')}>", "exec"), namespace)
-    return namespace
+    return run_cells("lab2_cnn", given=("budgets",), np=np, tf=tf, keras=keras, course_utils=course_utils)
 
 
 def load_data(ns: dict):

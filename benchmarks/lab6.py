@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -29,18 +30,9 @@ import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # grader.labs runs the notebook's cells
 NOTEBOOK = ROOT / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
 DEFINITIONS = ("imports", "controller", "hyper", "baseline")
-
-
-def solution_namespace() -> dict:
-    """The solution notebook's imports, Controller, hyperparameters, baseline CNN and exercise solutions."""
-    namespace: dict = {}
-    for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if cell.cell_type == "code" and (grade_id in DEFINITIONS or grade_id.endswith("_impl")):
-            exec(cell.source, namespace)
-    return namespace
 
 
 def table_comparison(lab: dict, table, seeds: int) -> dict:
@@ -138,8 +130,9 @@ def main() -> None:
         args.seeds, args.retrain_images, args.retrain_epochs, args.retrain_seeds = 5, 5000, 1, 1
 
     from course_utils.nas import load_nas_table
+    from grader.labs import solution_namespace
 
-    lab = solution_namespace()
+    lab = solution_namespace("lab6_nas", given=DEFINITIONS)
     table = load_nas_table()
     result = table_comparison(lab, table, args.seeds)
     if not args.skip_retrain:

@@ -32,25 +32,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the grader's run_solution times the smoke run
+sys.path.insert(0, str(ROOT))  # grader.labs runs the notebook's cells; grader.release times the smoke run
 NOTEBOOK = ROOT / "solutions" / "lab8_rl" / "lab8_rl.ipynb"
 DEFINITIONS = ("imports", "policy_net", "training", "pong_defs")
-
-
-def solution_namespace() -> dict:
-    """The solution notebook's imports, policy networks, training loop, Pong set-up and exercise solutions."""
-    import course_utils
-
-    namespace: dict = {"course_utils": course_utils}
-    for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if cell.cell_type == "code" and (grade_id in DEFINITIONS or grade_id.endswith("_impl")):
-            exec(compile(cell.source, f"<{grade_id}>", "exec"), namespace)
-    return namespace
 
 
 def cartpole(lab: dict, seeds: int, episodes: int, evaluation: int) -> None:
@@ -170,7 +157,10 @@ def main() -> None:
     if args.part == "smoke":
         smoke()
         return
-    lab = solution_namespace()
+    import course_utils
+    from grader.labs import solution_namespace
+
+    lab = solution_namespace("lab8_rl", given=DEFINITIONS, course_utils=course_utils)
     if args.part == "cartpole":
         cartpole(lab, args.seeds, args.episodes, args.eval or 100)
     elif args.part == "compare":
@@ -180,7 +170,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # Set here, not on import: the Lab 8 tests import solution_namespace, and these would reach every later test.
+    # Set here, not on import: the Lab 8 tests import this module, and these would reach every later test.
     os.environ.setdefault("COURSE_MODE", "full")
     os.environ.setdefault("TQDM_DISABLE", "1")  # numbers, not progress bars, in the log
     main()

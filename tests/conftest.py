@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.labs import solution_namespace  # noqa: F401  (the tests import it from here)
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -33,24 +35,6 @@ def have_mnist() -> bool:
 
     data = os.environ.get("COURSE_DATA_DIR")
     return bool(data) and (Path(data) / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file()
-
-
-def solution_namespace(lab_name: str, cells: tuple[str, ...] | None = None, **preset) -> dict:
-    """Run a lab's solution cells (or the cells named in ``cells``, in that order) in a fresh namespace.
-
-    Gives tests the reference implementations straight from the solution notebook; ``preset``
-    seeds the namespace (imports, constants) before the cells run.
-    """
-    import nbformat
-
-    notebook = nbformat.read(REPO / "solutions" / lab_name / f"{lab_name}.ipynb", as_version=4)
-    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
-    chosen = [by_id[name] for name in cells] if cells else [
-        c for c in notebook.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
-    namespace = dict(preset)
-    for cell in chosen:
-        exec(compile(cell.source, f"<{cell.metadata['nbgrader']['grade_id']}>", "exec"), namespace)
-    return namespace
 
 
 def check_failed(result, *fragments: str) -> bool:

@@ -10,12 +10,12 @@ import nbformat
 import numpy as np
 import pytest
 
-from benchmarks.lab6 import solution_namespace  # noqa: E402
+from benchmarks.lab6 import DEFINITIONS
 from course_utils.checks import lab6 as checks
 from course_utils.nas import SEARCH_SPACE, BudgetedEvaluator, arch_key, architecture, load_nas_table, space_size
 from grader import mutants
 from grader.labs import find_lab
-from tests.conftest import REPO, judge_catalogue_entry
+from tests.conftest import REPO, judge_catalogue_entry, solution_namespace
 
 NOTEBOOK = REPO / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
 
@@ -23,7 +23,7 @@ NOTEBOOK = REPO / "solutions" / "lab6_nas" / "lab6_nas.ipynb"
 @pytest.fixture(scope="module")
 def lab():
     """The solution notebook's imports, Controller, hyperparameters and exercise solutions."""
-    return solution_namespace()
+    return solution_namespace("lab6_nas", given=DEFINITIONS)
 
 
 @pytest.fixture(scope="module")

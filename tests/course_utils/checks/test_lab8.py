@@ -10,17 +10,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.lab8 import solution_namespace
+from benchmarks.lab8 import DEFINITIONS
 from course_utils.checks import lab8 as checks
 from course_utils.rl import EpisodeMemory, TrainingRun, frames_to_gif, make_env
 from grader.mutants import lab8 as catalogue
-from tests.conftest import judge_catalogue_entry
+from tests.conftest import judge_catalogue_entry, solution_namespace
 
 
 @pytest.fixture(scope="module")
 def lab():
     """The solution notebook's imports, networks, training loop and answers."""
-    return solution_namespace()
+    import course_utils
+
+    return solution_namespace("lab8_rl", given=DEFINITIONS, course_utils=course_utils)
 
 
 def _run_check(namespace: dict, question: str):
