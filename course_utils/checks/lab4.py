@@ -130,8 +130,8 @@ def tensor_problem(facts, what: str) -> str | None:
         return None
     if is_tensor:
         return f"{what} returned a {kind} tensor: return float32 (work on a float32 tensor of x)"
-    return (f"{what} returned a {kind}, not a TensorFlow tensor: later cells call {what}(...).numpy(), so stay in "
-            "TensorFlow (tf.sign, tf.clip_by_value) and return a float32 tensor")
+    return (f"{what} returned a {kind}, not a TensorFlow tensor: later cells call .numpy() on its result, so keep "
+            "to TensorFlow operations and return a float32 tensor")
 
 
 def _inputs(n: int = 8, seed: int = 1, interior: bool = False):
