@@ -65,6 +65,22 @@ def test_released_lab_is_fresh_and_free_of_solutions(lab):
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.name)
+def test_solution_notebook_anatomy(lab):
+    """Cell ids are unique, the set-up cell seeds with the lab's number, every answer cell has a TODO and a solution,
+    every check cell is worth points (the points themselves are checked against the hidden checks below)."""
+    notebook = nbformat.read(lab.solution, as_version=4)
+    meta = [(c, c.metadata["nbgrader"]) for c in notebook.cells if "nbgrader" in c.metadata]
+    ids = [m["grade_id"] for _, m in meta]
+    assert len(ids) == len(set(ids)), f"repeated grade_ids in {lab.name}"
+    assert f"course_utils.setup(seed={lab.short.removeprefix('lab')})" in notebook.cells[1].source
+    for cell, m in meta:
+        if m.get("solution") and cell.cell_type == "code":
+            assert "# TODO" in cell.source and "### BEGIN SOLUTION" in cell.source, f"{lab.name}/{m['grade_id']}"
+        if m.get("grade"):
+            assert m.get("points", 0) > 0, f"{lab.name}/{m['grade_id']} is graded but worth no points"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.name)
 def test_lab_header_links_to_itself_and_pins_the_release(lab):
     """The header has a Colab badge and a pinned install line for release to stamp (tests/grader/test_release.py)."""
     notebook = nbformat.read(lab.solution, as_version=4)

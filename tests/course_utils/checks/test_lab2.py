@@ -25,29 +25,6 @@ def solution() -> dict:
     return solution_namespace("lab2_cnn", np=np, tf=tf, keras=keras)
 
 
-def test_notebook_structure():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
-    assert len(ids) == len(set(ids))
-    checks_cells = {
-        c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
-        for c in nb.cells
-        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
-    }
-    assert checks_cells == {
-        "prepare_images": 1,
-        "conv2d": 3,
-        "max_pool2d": 2,
-        "build_cnn": 2,
-        "receptive_field": 3,
-        "confusion_matrix": 1,
-        "shuffle_labels": 1,
-    }
-    assert "course_utils.setup(seed=2)" in nb.cells[1].source
-    for cell in nb.cells:
-        assert not cell.get("outputs") and not cell.get("execution_count")
-
-
 # ---------------------------------------------------------------- prepare_images
 
 
