@@ -635,10 +635,13 @@ def relabelled(labels, mask, num_classes: int) -> np.ndarray:
 def label_leak_problem(scores, scores_relabelled) -> str | None:
     """A problem when label propagation's scores change with the labels outside the mask, else None."""
     try:
-        same = np.allclose(np.asarray(scores, np.float64), np.asarray(scores_relabelled, np.float64))
+        scores, scores_relabelled = np.asarray(scores, np.float64), np.asarray(scores_relabelled, np.float64)
     except (TypeError, ValueError):
-        same = False
-    if not same:
+        return "label_propagation must return a NumPy array of scores (N, num_classes)"
+    if scores.shape != scores_relabelled.shape:
+        return (f"label_propagation returned scores of shape {scores.shape} for one labelling and "
+                f"{scores_relabelled.shape} for another: the shape is (N, num_classes), whatever the labels")
+    if not np.allclose(scores, scores_relabelled):
         return ("label_propagation reads the labels of nodes outside the mask: it must not (they are the ones to "
                 "predict)")
     return None
