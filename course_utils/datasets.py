@@ -61,6 +61,7 @@ class Dataset:
     citation: str
     files: tuple[RemoteFile, ...] = field(default_factory=tuple)
     manifest: str = ""
+    labs: tuple[str, ...] = ()  # the labs whose notebooks read it (``lab1``...): the grader fetches it for them
 
     def file(self, name: str) -> RemoteFile:
         for remote in self.files:
@@ -179,6 +180,7 @@ REGISTRY: dict[str, Dataset] = {
     for dataset in (
         Dataset(
             name="mnist",
+            labs=("lab1", "lab2", "lab4", "lab5"),
             description="70,000 28x28 grey-scale handwritten digits (60,000 train, 10,000 test).",
             license="CC BY-SA 3.0",
             citation=(
@@ -202,6 +204,7 @@ REGISTRY: dict[str, Dataset] = {
         ),
         Dataset(
             name="fashion-mnist",
+            labs=("lab2", "lab4", "lab5", "lab6"),
             description="70,000 28x28 grey-scale images of 10 kinds of clothing (Zalando).",
             license="MIT",
             citation=(
@@ -225,6 +228,7 @@ REGISTRY: dict[str, Dataset] = {
         ),
         Dataset(
             name="faces_mit6s191",
+            labs=("lab3",),
             description="20 test faces of MIT 6.S191's debiasing lab, 5 per skin tone x gender group (PNG).",
             license="MIT (course repository); provenance of the images is not stated upstream",
             citation="A. Amini and A. Soleimany. MIT 6.S191: Introduction to Deep Learning, lab 2 (2019-2025).",
@@ -232,6 +236,7 @@ REGISTRY: dict[str, Dataset] = {
         ),
         Dataset(
             name="irish_folk_abc",
+            labs=("lab7",),
             description="804 Irish folk tunes in ABC notation, the training text of MIT 6.S191's music lab (one file).",
             license="MIT (course repository); the tunes are traditional",
             citation="A. Amini and A. Soleimany. MIT 6.S191: Introduction to Deep Learning, lab 1 (2019-2025).",
@@ -240,6 +245,7 @@ REGISTRY: dict[str, Dataset] = {
         ),
         Dataset(
             name="utkface_aligned_cropped",
+            labs=("lab3",),
             description=("UTKFace 'Aligned&Cropped Faces': 23,708 200x200 RGB JPEG faces (UTKFace/*.jpg.chip.jpg); "
                          "age, gender and race annotations in the file names (race is an annotation, not a "
                          "skin-tone measurement). Byte copies of a public GitHub upload at pinned commits."),
@@ -251,6 +257,7 @@ REGISTRY: dict[str, Dataset] = {
         ),
         Dataset(
             name="tinyimagenet_val_negatives",
+            labs=("lab3",),
             description=("5,804 Tiny ImageNet validation images (64x64 JPEG, val/images/val_N.JPEG) of 164 classes "
                          "that rarely show people, without face-detector hits: non-face examples."),
             license="ImageNet terms: non-commercial research and education only; images belong to their owners",
@@ -260,6 +267,7 @@ REGISTRY: dict[str, Dataset] = {
         ),
         Dataset(
             name="lab3_faces_packed",
+            labs=("lab3",),
             description=("Lab 3's UTKFace faces and Tiny ImageNet non-faces as one file: 64x64 uint8 RGB images "
                          "with their names and groups (NumPy .npz), built by `make release` from the two "
                          "datasets above and published with the course's GitHub release (course_utils.faces)."),
@@ -270,6 +278,7 @@ REGISTRY: dict[str, Dataset] = {
         ),
         Dataset(
             name="cora",
+            labs=("lab9",),
             description=("Cora citation network in the Planetoid split: 2,708 papers, 1,433 binary word features, "
                          "7 classes, the citation lists; 140 training, 500 validation and 1,000 test nodes "
                          "(Python 2 pickles plus a text file; loader: course_utils.graphs.load_cora)."),

@@ -55,7 +55,7 @@ apt-get install -y -qq bubblewrap || echo "bubblewrap not installed: the contain
 # Datasets into the image, so that grading a submission downloads nothing.
 cd "$SOURCE/repo"
 COURSE_CACHE_DIR="$SOURCE/data" "$SOURCE/venv/bin/python" -c \
-  "from grader.grading import prefetch_datasets; prefetch_datasets()"
+  "from grader.grading import prefetch_datasets; from grader.labs import find_lab; prefetch_datasets(find_lab('{lab}'))"
 """
 
 RUN = """#!/usr/bin/env bash
@@ -89,7 +89,8 @@ def build(lab: Lab, out: Path) -> Path:
     """Write ``out/<lab>_gradescope.zip`` (setup.sh and run_autograder at the root); return its path."""
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{lab.name}_gradescope.zip"
-    scripts = {"setup.sh": SETUP.format(root=ROOT_ENV), "run_autograder": RUN.format(root=ROOT_ENV, lab=lab.name)}
+    scripts = {"setup.sh": SETUP.format(root=ROOT_ENV, lab=lab.name),
+               "run_autograder": RUN.format(root=ROOT_ENV, lab=lab.name)}
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in scripts.items():
             info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])

@@ -24,11 +24,14 @@ def _data_dirs() -> list[Path]:
     return [p for p in (data_dir(), cache_dir()) if p is not None and p.is_dir()]
 
 
-def prefetch_datasets() -> None:
-    """Make the registry's datasets available before grading: the sandbox has no network."""
+def prefetch_datasets(lab: Lab | None = None) -> None:
+    """Make the datasets ``lab`` reads (every registered one without a lab) available before grading: the
+    sandbox has no network."""
     from course_utils.datasets import REGISTRY, DataUnavailableError, fetch
 
     for dataset in REGISTRY.values():
+        if lab is not None and lab.short not in dataset.labs:
+            continue
         if dataset.manifest and not any((folder / dataset.name).is_dir() for folder in _data_dirs()):
             print(f"WARNING: the folder dataset {dataset.name} is neither in COURSE_DATA_DIR nor in the cache; "
                   "notebooks that read it will fail in the sandbox (its thousands of files are not prefetched).",
@@ -55,7 +58,7 @@ def grade_lab(lab: Lab, submissions: Path, course: Path, *, workers: int, limits
     course.mkdir(parents=True, exist_ok=True)
     generate_assignment(lab, course)
     intake = json.loads(record_intake(course, lab, submissions).read_text())  # LMS entry names and times
-    prefetch_datasets()
+    prefetch_datasets(lab)
     env = {"COURSE_MODE": "smoke", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
     data_dirs = _data_dirs()
     from course_utils.datasets import cache_dir, data_dir

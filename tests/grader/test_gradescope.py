@@ -97,3 +97,18 @@ def test_results_never_show_hidden_check_code(autograder):
     lines = [line.strip() for line in HIDDEN.splitlines() if len(line.strip()) > 30]
     assert not [line for line in lines if line in autograder["text"]]
     assert "student.call" not in autograder["text"] and "lambda" not in autograder["text"]
+
+
+def test_setup_prefetches_the_labs_datasets_from_the_shipped_repo(autograder, tmp_path):
+    """The line of setup.sh that fills the image's data cache runs in the zip's repo/ and fetches this lab's data."""
+    with zipfile.ZipFile(autograder["archive"]) as z:
+        setup = z.read("setup.sh").decode()
+    code = re.search(r'-c\s+"(.+)"\n', setup).group(1)
+    assert "find_lab('lab1_perceptron')" in code
+    repo = tmp_path / "repo"
+    with zipfile.ZipFile(autograder["archive"]) as z:
+        z.extractall(tmp_path, [n for n in z.namelist() if n.startswith("repo/")])
+    run = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(repo), "COURSE_CACHE_DIR": str(tmp_path / "data")})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "unavailable" not in run.stderr and "lab3_faces" not in run.stderr

@@ -15,7 +15,7 @@ from grader import channel, intake, judge
 from grader.channel import StudentError
 from grader.harness import CheckFailed, expect_no_shortcut
 from grader.integrity import answer_sources, grade_id, reconcile
-from grader.labs import REPO, Lab, find_lab
+from grader.labs import REPO, Lab, all_labs, find_lab
 
 LAB = find_lab("lab1")
 
@@ -223,3 +223,18 @@ def test_each_kernel_gets_its_share_of_its_hosts_cores():
     assert kernel_threads(crowded) == 2
     assert kernel_threads({f"w{n}": {"host": "a", "cores": 2} for n in range(5)}) == 1
     assert thread_limits(3) == dict.fromkeys(THREAD_VARIABLES, "3") and "OMP_NUM_THREADS" in THREAD_VARIABLES
+
+
+def test_grading_prefetches_only_the_datasets_its_lab_reads(monkeypatch):
+    import course_utils.datasets as datasets
+    from grader.grading import prefetch_datasets
+
+    fetched = []
+    monkeypatch.setattr(datasets, "fetch", lambda name, file: fetched.append(name))
+    prefetch_datasets(find_lab("lab9"))
+    assert set(fetched) == {"cora"} and len(fetched) == len(datasets.REGISTRY["cora"].files)
+    fetched.clear()
+    prefetch_datasets(find_lab("lab1"))
+    assert set(fetched) == {"mnist"}
+    known = {lab.short for lab in all_labs()}
+    assert all(dataset.labs and set(dataset.labs) <= known for dataset in datasets.REGISTRY.values())
