@@ -2,6 +2,7 @@
 ``grade.sbatch`` (one allocation) and ``jobqueue.py`` (dask-jobqueue's worker jobs) grade through Slurm."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,13 @@ def _log(tmp_path: Path, job: str) -> str:
     return (tmp_path / f"slurm-{job}.out").read_text()[-3000:]
 
 
+def test_the_node_offers_the_cpus_of_this_machine(slurm):
+    """Whatever the test process's environment (Dask sets OMP_NUM_THREADS=1, which plain nproc obeys)."""
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], env=slurm, capture_output=True, text=True, check=True,
+                          timeout=60).stdout.split()
+    assert cpus == [str(len(os.sched_getaffinity(0)))]
+
+
 def test_sbatch_grades_on_loopback_with_the_same_grader(slurm, tmp_path):
     """One allocation: scheduler, client and both workers on 127.0.0.1; the workers pass the version check."""
     folder, course = tmp_path / "submissions", tmp_path / "course"
@@ -91,5 +99,64 @@ def test_jobqueue_grades_with_slurm_worker_jobs_on_loopback(slurm, tmp_path):
                          text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     assert _grades(course) == expected, run.stderr[-3000:]
+    _recorded_once(course, expected)
+    wait_until(lambda: not jobs(slurm), 120, "the worker jobs ending after the client closed its cluster")
+
+
+def _class(folder: Path, copies: int) -> dict[str, tuple[str, float]]:
+    """``copies`` of each gradable example (alice, bob, carol) under new names, and dave: a batch long enough
+    to be interrupted; the grades they must get."""
+    expected = _submissions(folder, ["dave"])
+    for k in range(copies):
+        for student in ("alice", "bob", "carol"):
+            shutil.copytree(EXAMPLES / student, folder / f"{student}{k}")
+            expected[f"{student}{k}"] = EXPECTED[student]
+    return expected
+
+
+def _stamps(course: Path) -> dict[str, int]:
+    return {p.stem: p.stat().st_mtime_ns for p in (course / "results" / LAB.name).glob("*.json")}
+
+
+def test_a_job_past_its_time_limit_keeps_its_results_and_the_rerun_resumes(slurm, tmp_path):
+    """Slurm ends the job at its time limit mid-batch (the limit cut to one minute once a result is saved);
+    what was graded stays saved, and the same sbatch again grades only the rest."""
+    folder, course = tmp_path / "submissions", tmp_path / "course"
+    expected = _class(folder, 3)
+    job = _sbatch(slurm, tmp_path, folder, course)
+    wait_until(lambda: len(_stamps(course)) >= 2, 900, "two saved results")
+    subprocess.run(["scontrol", "update", f"JobId={job}", "TimeLimit=1"], env=slurm, check=True, timeout=60)
+    assert _ended(slurm, job, 300) == "TIMEOUT", _log(tmp_path, job)
+    before = _stamps(course)
+    assert 2 <= len(before) < len(expected), "the time limit did not interrupt the batch"
+    assert all(_grades(course)[s] == expected[s] for s in before)
+
+    rerun = _sbatch(slurm, tmp_path, folder, course)
+    assert _ended(slurm, rerun, 1200) == "COMPLETED", _log(tmp_path, rerun)
+    assert _grades(course) == expected, _log(tmp_path, rerun)
+    assert {s: t for s, t in _stamps(course).items() if s in before} == before, "the rerun graded a result again"
+    _recorded_once(course, expected)
+
+
+def test_cancelling_a_worker_job_mid_batch_loses_nothing(slurm, tmp_path):
+    """jobqueue.py with two worker jobs; ``scancel`` of one once grading has begun: the other worker grades the
+    rest, every submission once."""
+    folder, course = tmp_path / "submissions", tmp_path / "course"
+    expected = _class(folder, 2)
+    client = subprocess.Popen([sys.executable, str(JOBQUEUE), LAB.short, str(folder), str(course), "--jobs", "2",
+                               "--memory", "1GB", "--host", "127.0.0.1"], cwd=tmp_path, env=slurm,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: len(jobs(slurm, "RUNNING")) == 2 and _stamps(course), 900, "a result from two workers")
+        cancelled = sorted(jobs(slurm, "RUNNING"))[0]
+        subprocess.run(["scancel", cancelled], env=slurm, check=True, timeout=60)
+        graded_before = len(_stamps(course))
+        output, _ = client.communicate(timeout=1500)
+    finally:
+        client.kill()
+    assert client.returncode == 0, output[-3000:]
+    assert graded_before < len(expected), "the batch was over before the cancel"
+    assert job_state(slurm, cancelled) == "CANCELLED"
+    assert _grades(course) == expected, output[-3000:]
     _recorded_once(course, expected)
     wait_until(lambda: not jobs(slurm), 120, "the worker jobs ending after the client closed its cluster")

@@ -40,7 +40,9 @@ up() {
         cp /run/munge/course-munged.pid "$RUN/munged.pid"  # ours to stop; munged (user munge) cannot write here
     fi
     local memory; memory=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
-    sed -e "s|@HOST@|$(hostname -s)|g" -e "s|@RUN@|$RUN|g" -e "s|@CPUS@|$(nproc)|" -e "s|@MEMORY@|$memory|" \
+    # nproc counts the CPUs this process may use but also obeys OMP_NUM_THREADS, which Dask and joblib set to 1.
+    local cpus; cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+    sed -e "s|@HOST@|$(hostname -s)|g" -e "s|@RUN@|$RUN|g" -e "s|@CPUS@|$cpus|" -e "s|@MEMORY@|$memory|" \
         "$HERE/slurm.conf.in" > "$SLURM_CONF"
     [ -s "$RUN/slurmctld.pid" ] && kill -0 "$(cat "$RUN/slurmctld.pid")" 2>/dev/null \
         || slurmctld -f "$SLURM_CONF" -i || cannot "slurmctld did not start (see $RUN/slurmctld.log)"
