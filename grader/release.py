@@ -245,10 +245,11 @@ class PublicCheckFailed(RuntimeError):
     """A solution notebook ran, but one of its public check cells did not print PASSED."""
 
 
-def run_solution(lab: Lab, timeout: float = 600) -> float:
-    """Execute ``lab``'s solution notebook top to bottom in smoke mode; return seconds taken.
+def execute_solution(lab: Lab, timeout: float = 600) -> tuple[dict[str, str], float]:
+    """Execute ``lab``'s solution notebook top to bottom in smoke mode, in a fresh kernel.
 
-    Raises :class:`PublicCheckFailed` naming the cells whose public check printed FAILED or no PASSED.
+    Returns what each public check cell printed (by grade_id) and the seconds taken; raises
+    :class:`PublicCheckFailed` naming the cells whose public check printed FAILED or no PASSED.
     """
     from nbclient import NotebookClient
 
@@ -260,9 +261,15 @@ def run_solution(lab: Lab, timeout: float = 600) -> float:
         started = time.monotonic()
         NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": work}}).execute()
-    failed = {cell: text for cell, text in public_check_outputs(notebook).items()
-              if "FAILED" in text or "PASSED" not in text}
+        seconds = time.monotonic() - started
+    outputs = public_check_outputs(notebook)
+    failed = {cell: text for cell, text in outputs.items() if "FAILED" in text or "PASSED" not in text}
     if failed:
         raise PublicCheckFailed("; ".join(f"check cell {cell} printed: {' '.join(text.split())[:300]}"
                                           for cell, text in failed.items()))
-    return time.monotonic() - started
+    return outputs, seconds
+
+
+def run_solution(lab: Lab, timeout: float = 600) -> float:
+    """Seconds that :func:`execute_solution` took (the same checks and errors)."""
+    return execute_solution(lab, timeout)[1]
