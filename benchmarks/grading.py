@@ -1,10 +1,12 @@
-"""Grading speed: this grader on Dask (1 and 2 local workers, a scheduler with 2 worker processes) against
-plain `nbgrader autograde` (serial), and the Dask engine's own cost per task.
+"""Grading cost against its floor: a plain execution of each notebook (nbclient, no sandbox, no hidden
+checks), nbgrader's own autograde (serial), and this grader on Dask (1 and 2 local workers, a scheduler with
+2 worker processes), in one run on the same submissions, with where this grader's time goes per submission
+(kernel start, student cells, hidden checks, the rest: each result's "timings") and the Dask engine's own cost
+per task.
 
-Usage: python benchmarks/grading.py [--copies N] [--examples alice bob carol] [--no-nbgrader] [--round-trips N]
-Grades N copies of each Lab 1 example submission (correct, partly wrong, untouched) every way, in the
-same run, and prints seconds per submission side by side. The engine's overhead: starting and stopping
-the embedded LocalCluster, and a trivial task's round trip through the scheduler against a direct call.
+Usage: python benchmarks/grading.py [--labs lab1 lab9 ...] [--copies N] [--no-nbgrader] [--round-trips N]
+The submissions of a lab are its solution notebook and its untouched student notebook (the class that
+`grader selftest` grades), N copies of each. Without --labs every lab is measured.
 """
 
 import argparse
@@ -16,47 +18,67 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from grader import engine, sandbox  # noqa: E402
 from grader.course import generate_assignment  # noqa: E402
 from grader.grading import grade_lab  # noqa: E402
-from grader.labs import REPO, find_lab  # noqa: E402
+from grader.labs import Lab, all_labs, find_lab  # noqa: E402
+from grader.report import mean_timings  # noqa: E402
 
-LAB = find_lab("lab1")
-EXAMPLES = ("alice", "bob", "carol")
+SUBMISSIONS = ("solution", "blank")
 
 
-def make_submissions(folder: Path, copies: int, examples: list[str]) -> int:
+def make_submissions(lab: Lab, folder: Path, copies: int) -> int:
     for copy in range(copies):
-        for example in examples:
-            target = folder / f"{example}{copy:03d}"
+        for student, source in zip(SUBMISSIONS, (lab.solution, lab.release)):
+            target = folder / f"{student}{copy:03d}"
             target.mkdir(parents=True)
-            shutil.copy(REPO / "grader" / "examples" / LAB.name / example / LAB.notebook_name, target)
-    return copies * len(examples)
+            shutil.copy(source, target / lab.notebook_name)
+    return copies * len(SUBMISSIONS)
 
 
-def ours(submissions: Path, workers: int, scheduler: str | None = None) -> float:
+def kernel_env() -> dict[str, str]:
+    return {**os.environ, "COURSE_MODE": "smoke",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def plain_execution(lab: Lab, submissions: Path) -> float:
+    """The floor: each notebook executed once by nbclient in a plain kernel, errors allowed, nothing judged."""
+    from nbclient import NotebookClient
+
+    os.environ["COURSE_MODE"] = "smoke"
+    started = time.monotonic()
+    for folder in sorted(submissions.iterdir()):
+        notebook = nbformat.read(folder / lab.notebook_name, as_version=4)
+        with tempfile.TemporaryDirectory() as work:
+            NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                           resources={"metadata": {"path": work}}).execute()
+    return time.monotonic() - started
+
+
+def ours(lab: Lab, submissions: Path, workers: int, scheduler: str | None = None) -> tuple[float, list[dict]]:
     with tempfile.TemporaryDirectory() as course:
         started = time.monotonic()
-        grade_lab(LAB, submissions, Path(course), workers=workers, limits=sandbox.Limits(), progress=False,
-                  scheduler=scheduler)
-        return time.monotonic() - started
+        results = grade_lab(lab, submissions, Path(course), workers=workers, limits=sandbox.Limits(),
+                            progress=False, scheduler=scheduler)
+        return time.monotonic() - started, results
 
 
-def plain_nbgrader(submissions: Path) -> float:
+def plain_nbgrader(lab: Lab, submissions: Path) -> float:
     """nbgrader's own autograde: executes every notebook and its check cells, one after another."""
     with tempfile.TemporaryDirectory() as scratch:
         course = Path(scratch)
-        generate_assignment(LAB, course)
+        generate_assignment(lab, course)
         for folder in submissions.iterdir():
-            target = course / "submitted" / folder.name / LAB.name
+            target = course / "submitted" / folder.name / lab.name
             target.mkdir(parents=True)
-            shutil.copy(folder / LAB.notebook_name, target)
-        env = {**os.environ, "COURSE_MODE": "smoke",
-               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+            shutil.copy(folder / lab.notebook_name, target)
         started = time.monotonic()
-        subprocess.run(["nbgrader", "autograde", LAB.name, "--create", "--force",
-                        "--ExecutePreprocessor.timeout=600"], cwd=course, env=env, check=True, capture_output=True)
+        subprocess.run(["nbgrader", "autograde", lab.name, "--create", "--force",
+                        "--ExecutePreprocessor.timeout=600"], cwd=course, env=kernel_env(), check=True,
+                       capture_output=True)
         return time.monotonic() - started
 
 
@@ -76,35 +98,48 @@ def engine_overhead(round_trips: int) -> tuple[float, float, float]:
     return startup, trip, (time.monotonic() - started) / round_trips
 
 
+def measure(lab: Lab, copies: int, nbgrader: bool) -> None:
+    """One lab: every way of grading the same submissions, seconds per submission side by side."""
+    with tempfile.TemporaryDirectory() as scratch:
+        submissions = Path(scratch)
+        count = make_submissions(lab, submissions, copies)
+        print(f"\n## {lab.name}: {count} submissions ({copies} x {', '.join(SUBMISSIONS)})\n\n"
+              "| setup | s per submission | vs plain execution |\n| --- | --- | --- |", flush=True)
+        floor = plain_execution(lab, submissions)
+
+        def row(name: str, seconds: float) -> None:
+            print(f"| {name} | {seconds / count:.1f} | {seconds / floor:.2f}x "
+                  f"({(seconds - floor) / count:+.1f} s) |", flush=True)
+
+        row("plain execution (nbclient, no sandbox, no hidden checks)", floor)
+        if nbgrader:
+            row("nbgrader autograde (serial, no sandbox)", plain_nbgrader(lab, submissions))
+        one, results = ours(lab, submissions, 1)
+        row("this grader, LocalCluster, 1 worker", one)
+        two, _ = ours(lab, submissions, 2)
+        row("this grader, LocalCluster, 2 workers", two)
+        with engine.spawn(2) as cluster:
+            row("this grader, dask scheduler + 2 dask workers", ours(lab, submissions, 0, cluster.address)[0])
+        print(f"\nthroughput, 2 workers over 1: {one / two:.2f}x", flush=True)
+        print("where the time goes with 1 worker (mean s per submission): "
+              + ", ".join(f"{part.replace('_', ' ')} {seconds:.2f}" for part, seconds in mean_timings(results).items()),
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--copies", type=int, default=2, help="copies of each example submission")
-    parser.add_argument("--no-nbgrader", action="store_true", help="skip plain nbgrader (the slowest)")
-    parser.add_argument("--examples", nargs="+", choices=EXAMPLES, default=list(EXAMPLES),
-                        help="which example submissions make up the batch")
+    parser.add_argument("--labs", nargs="+", default=[lab.short for lab in all_labs()], help="labs to measure")
+    parser.add_argument("--copies", type=int, default=1, help="copies of each submission")
+    parser.add_argument("--no-nbgrader", action="store_true", help="skip nbgrader's autograde")
     parser.add_argument("--round-trips", type=int, default=200, help="trivial tasks for the engine's overhead")
     args = parser.parse_args()
+    labs = [find_lab(name) for name in args.labs]  # unknown names fail before anything runs
     startup, trip, direct = engine_overhead(args.round_trips)
     print(f"engine: LocalCluster start {startup:.1f} s; trivial task round trip {trip * 1e3:.1f} ms "
           f"vs direct call {direct * 1e6:.2f} us ({args.round_trips} tasks)", flush=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        count = make_submissions(Path(scratch), args.copies, args.examples)
-        print(f"{count} Lab 1 submissions, isolation: {sandbox.detect_isolation()}, {os.cpu_count()} cores",
-              flush=True)
-        baseline = None
-        print("\n| setup | s per submission | speed-up vs nbgrader |\n| --- | --- | --- |", flush=True)
-
-        def row(name: str, seconds: float) -> None:
-            speed = f"{baseline / seconds:.2f}x" if baseline else "-"
-            print(f"| {name} | {seconds / count:.1f} | {speed} |", flush=True)
-
-        if not args.no_nbgrader:
-            baseline = plain_nbgrader(Path(scratch))
-            row("nbgrader autograde (serial, no sandbox)", baseline)
-        for workers in (1, 2):
-            row(f"this grader, LocalCluster, {workers} worker(s)", ours(Path(scratch), workers))
-        with engine.spawn(2) as cluster:
-            row("this grader, dask scheduler + 2 dask workers", ours(Path(scratch), 0, cluster.address))
+    print(f"isolation: {sandbox.detect_isolation()}, {os.cpu_count()} cores", flush=True)
+    for lab in labs:
+        measure(lab, args.copies, not args.no_nbgrader)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ skips what is done; a worker lost mid-notebook costs that notebook, which Dask r
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import hashlib
 import json
@@ -141,6 +142,21 @@ def execute_notebook(notebook: nbformat.NotebookNode, kernel, limits: sandbox.Li
     return [*problems, (kind, f"{what}: {rerun} in a fresh kernel and graded")]
 
 
+# Where a submission's seconds go, as recorded in each result's "timings": starting the sandboxed kernel,
+# running the submitted cells (with any rerun after a crash), the hidden checks, and the rest (intake,
+# reconciliation with the release, closing the kernel).
+TIMED_PARTS = ("kernel_start", "student_cells", "hidden_checks", "other")
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], part: str):
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        timings[part] += time.monotonic() - started
+
+
 def grade(job: Job) -> dict:
     """Grade one submission end to end (on a worker, through :func:`run_job`); never raises."""
     from grader.channel import StudentKernel
@@ -149,7 +165,7 @@ def grade(job: Job) -> dict:
     from grader.kernel import KernelGone, SandboxedKernel
     from grader.versions import reconcile_submission
 
-    started = time.monotonic()
+    started, timings = time.monotonic(), dict.fromkeys(TIMED_PARTS[:-1], 0.0)
     result = {"student": job.student, "lab": job.lab.name, "sha256": hashlib.sha256(job.data).hexdigest(),
               "isolation": job.level, "reasons": [], "checks": [], "scores": {}, "missing_answers": []}
     reasons: list[tuple[str, str]] = []
@@ -173,15 +189,18 @@ def grade(job: Job) -> dict:
             kernel = SandboxedKernel(scratch / "sandbox", level=job.level, uid=job.uid, limits=job.limits,
                                      data_dirs=job.data_dirs, env=job.kernel_env)
             try:
-                kernel.start()
-                reasons += execute_notebook(reconciled.notebook, kernel, job.limits)
+                with _timed(timings, "kernel_start"):
+                    kernel.start()
+                with _timed(timings, "student_cells"):
+                    reasons += execute_notebook(reconciled.notebook, kernel, job.limits)
             except KernelGone as gone:
                 reasons.append(("kernel died", str(gone)))
             result["notebook"] = nbformat.writes(reconciled.notebook)  # the client saves it
         student = StudentKernel(kernel) if kernel is not None and kernel.alive else None
         dead = kernel.describe_death() if kernel is not None else reasons[0][1] if reasons else "not run"
         answers = {} if submitted is None else answer_sources(reconciled.notebook)
-        outcomes = run_checks(job.lab.checks, student, dead, answers)
+        with _timed(timings, "hidden_checks"):
+            outcomes = run_checks(job.lab.checks, student, dead, answers)
         result["checks"] = [outcome.as_dict() for outcome in outcomes]
         for outcome in outcomes:
             result["scores"][outcome.question] = result["scores"].get(outcome.question, 0.0) + outcome.points
@@ -197,6 +216,8 @@ def grade(job: Job) -> dict:
     result["score"] = round(sum(c["points"] for c in result["checks"]), 3)
     result["max_score"] = round(sum(c["max_points"] for c in result["checks"]), 3)
     result["seconds"] = round(time.monotonic() - started, 2)
+    timings["other"] = result["seconds"] - sum(timings.values())
+    result["timings"] = {part: round(seconds, 2) for part, seconds in timings.items()}
     return result
 
 

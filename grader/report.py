@@ -77,6 +77,31 @@ def write_tables(course: Path, results: list[dict]) -> tuple[Path, Path]:
     return grades, checks
 
 
+def mean_timings(results: list[dict]) -> dict[str, float]:
+    """Mean seconds per submission for each part of grading (:data:`grader.pipeline.TIMED_PARTS`) and in all
+    (``total``), over the results that recorded them (results saved by older versions did not)."""
+    from grader.pipeline import TIMED_PARTS
+
+    timed = [r for r in results if r.get("timings")]
+    if not timed:
+        return {}
+    means = {part: sum(r["timings"][part] for r in timed) / len(timed) for part in TIMED_PARTS}
+    return {**means, "total": sum(r["seconds"] for r in timed) / len(timed)}
+
+
+def timings_html(results: list[dict]) -> str:
+    """Where grading time went: mean seconds per submission for each part, and its share."""
+    means = mean_timings(results)
+    if not means:
+        return ""
+    total = means["total"] or 1.0
+    rows = [[html.escape(part.replace("_", " ")), f"{seconds:.2f}", f"{seconds / total:.0%}"]
+            for part, seconds in means.items()]
+    timed = sum(bool(r.get("timings")) for r in results)
+    return (f"<h2>Where the time went</h2><p>Mean over {timed} submissions, on the worker that graded each.</p>"
+            + _table(["part", "seconds per submission", "share"], rows))
+
+
 def similarity_html(pairs: list, threshold: float) -> str:
     """The similarity section: flagged pairs (:class:`grader.similarity.Pair`), matching code side by side."""
     intro = (f"<h2>Similar submissions</h2><p>Pairs whose answer code (starter code discounted, names ignored) "
@@ -151,9 +176,11 @@ def write_summary(course: Path, lab: Lab, results: list[dict], similarity_thresh
             + _table(["status", "students"], [[html.escape(s), str(n)] for s, n in statuses.most_common()])
             + '<img src="scores.png" alt="score distribution"><img src="checks.png" alt="check pass rates">'
             + _table(["check", "pass rate"], [[html.escape(n), f"{passed[n]}/{total[n]}"] for n in names])
-            + _table(["student", "status", "score", "reason"],
+            + _table(["student", "status", "score", "seconds", "reason"],
                      [[html.escape(r["student"]), html.escape(r["status"]), f"{r['score']:g}",
-                       html.escape("; ".join(r["reasons"]))] for r in results])
+                       f"{r['seconds']:.1f}" if "seconds" in r else "", html.escape("; ".join(r["reasons"]))]
+                      for r in results])
+            + timings_html(results)
             + similarity_html(write_similarity(course, lab, [r["student"] for r in results], threshold)
                               if similar is None else similar, threshold))
     page = folder / "report.html"

@@ -11,6 +11,8 @@ import pytest
 from grader import sandbox
 from grader.grading import grade_lab
 from grader.labs import REPO, find_lab
+from grader.pipeline import TIMED_PARTS
+from grader.report import mean_timings
 from tests.grader.hostile_corpus import ALICE, BOB, CORPUS, EXAMPLE_GRADES
 
 pytestmark = pytest.mark.slow
@@ -122,6 +124,22 @@ def test_reports_and_feedback_never_show_hidden_checks(graded):
         assert not [line for line in hidden if line in text]
     bob = (course / "feedback" / "bob" / LAB.name / "lab1_perceptron.html").read_text()
     assert "relu" in bob and "failed" in bob
+
+
+def test_each_result_records_where_its_time_went_and_the_report_shows_it(graded):
+    results = graded["results"]
+    for student, result in results.items():
+        timings = result["timings"]
+        assert list(timings) == list(TIMED_PARTS) and min(timings.values()) >= -0.02, student
+        assert sum(timings.values()) == pytest.approx(result["seconds"], abs=0.05), student
+    alice = results["alice"]["timings"]
+    assert alice["kernel_start"] > 0 and alice["student_cells"] > alice["kernel_start"] and alice["hidden_checks"] > 0
+    empty = next(case.student for case in CORPUS if case.edit == "empty")
+    assert results[empty]["timings"]["kernel_start"] == results[empty]["timings"]["student_cells"] == 0
+    means = mean_timings(list(results.values()))
+    assert means["total"] == pytest.approx(sum(r["seconds"] for r in results.values()) / len(results))
+    page = (graded["course"] / "report" / LAB.name / "report.html").read_text()
+    assert "Where the time went" in page and f"{means['student_cells']:.2f}" in page
 
 
 def test_rerun_skips_finished_students_and_regrades_changed_ones(graded):
