@@ -89,13 +89,16 @@ def generated(max_examples: int = 25):
 
     Derandomized (the examples depend only on the test), no example database written anywhere, no deadline
     (a kernel round trip is slow), health checks that assume fast local code turned off, and only the first
-    failure reported (one :class:`CheckFailed`, not a group whose text would show the generated inputs). Use it
-    above ``@given``; keep ``max_examples`` small, each example costs kernel round trips.
+    failure reported (one :class:`CheckFailed`, not a group whose text would show the generated inputs), as it
+    was found: no shrinking, which would call a wrong answer dozens of times more (seconds per check) only to
+    report a smaller input that the message does not show. Use it above ``@given``; keep ``max_examples`` small,
+    each example costs kernel round trips.
     """
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 
     return settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
-                    suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False)
+                    suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False,
+                    phases=(Phase.explicit, Phase.generate))
 
 
 def calls_made(student, expression: str, *args, watch) -> tuple[object, list[str]]:

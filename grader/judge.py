@@ -25,6 +25,7 @@ class CheckOutcome:
     max_points: float
     passed: bool
     message: str
+    seconds: float = 0.0  # its setup and call, in this process, waiting on the student's kernel included
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,6 +72,7 @@ class _Collector:
 
     def pytest_runtest_makereport(self, item, call) -> None:
         outcome = self.outcomes[item.nodeid]
+        outcome.seconds = round(outcome.seconds + call.duration, 3)
         if call.when == "setup" and call.excinfo is not None:
             outcome.message = student_message(call.excinfo.value)
         elif call.when == "call":

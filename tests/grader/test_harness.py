@@ -70,6 +70,26 @@ def test_generated_inputs_are_the_same_on_every_run():
     assert draws() == draws() and len(draws()) == 5
 
 
+def test_a_generated_check_stops_at_the_first_failing_input():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    calls = []
+
+    @generated(max_examples=8)
+    @given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=20))
+    def check(values):
+        calls.append(values)
+        if len(values) > 2:
+            raise CheckFailed("too long")
+
+    with pytest.raises(CheckFailed) as failed:
+        check()
+    assert str(failed.value) == "too long"  # what a student reads (Hypothesis puts the input in a note only)
+    first_failure = next(i for i, values in enumerate(calls) if len(values) > 2)
+    assert calls[-1] == calls[first_failure] and len(calls) <= first_failure + 2  # replayed once, never shrunk
+
+
 def test_failure_messages_keep_the_mistake_and_drop_the_hidden_values():
     from grader.harness import expect_close, expect_no_problem
 
