@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import linecache
 import os
 import re
 import sys
@@ -46,6 +45,7 @@ def notebook_namespace(settings: dict[str, str]) -> dict:
     import nbformat
 
     import course_utils
+    from grader.labs import run_cell
 
     course_utils.setup(seed=0, quiet=True)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -60,9 +60,7 @@ def notebook_namespace(settings: dict[str, str]) -> dict:
         for constant, value in settings.items():
             source, count = re.subn(rf"^{constant} = .*$", f"{constant} = {value}", source, flags=re.M)
             unused -= {constant} if count else set()
-        filename = f"<lab3 cell {name}>"
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tf.function
-        exec(compile(source, filename, "exec"), namespace)
+        run_cell(source, f"<lab3 cell {name}>", namespace)
     if unused:
         raise SystemExit(f"--set names constants the notebook does not define: {sorted(unused)}")
     return namespace

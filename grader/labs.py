@@ -52,14 +52,23 @@ def find_lab(name: str, root: Path = REPO) -> Lab:
     raise SystemExit(f"unknown lab {name!r}; known labs: {known}")
 
 
+def run_cell(source: str, filename: str, namespace: dict) -> None:
+    """Execute a notebook cell's ``source`` in ``namespace`` as IPython does: compiled under ``filename`` and
+    registered with linecache under it, so tracebacks, checks that read an answer's source and ``tf.function``
+    (AutoGraph reads a function's source through linecache) see the cell."""
+    import linecache
+
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
 def solution_namespace(lab_name: str, cells: tuple[str, ...] | None = None, *, given: tuple[str, ...] = (),
                        root: Path = REPO, **preset) -> dict:
     """Run cells of a lab's solution notebook in a fresh namespace and return it.
 
     ``cells``: the grade_ids to run, in that order; without it, every solution cell and the given cells named
-    in ``given`` (imports, constants, helpers), in notebook order. ``preset`` seeds the namespace. Each cell is
-    compiled under the name ``<grade_id>``, so tracebacks and ``tf.function`` (which reads a function's source
-    through linecache) see one name per cell.
+    in ``given`` (imports, constants, helpers), in notebook order. ``preset`` seeds the namespace. Each cell runs
+    with :func:`run_cell` under the name ``<grade_id>``.
     """
     import nbformat
 
@@ -72,5 +81,5 @@ def solution_namespace(lab_name: str, cells: tuple[str, ...] | None = None, *, g
             c.metadata.get("nbgrader", {}).get("solution") or c.metadata.get("nbgrader", {}).get("grade_id") in given)]
     namespace = dict(preset)
     for cell in chosen:
-        exec(compile(cell.source, f"<{cell.metadata['nbgrader']['grade_id']}>", "exec"), namespace)
+        run_cell(cell.source, f"<{cell.metadata['nbgrader']['grade_id']}>", namespace)
     return namespace

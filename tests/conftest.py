@@ -52,14 +52,12 @@ def judge_catalogue_entry(lab: str, mutant, namespace: dict, check=None) -> None
     """Judge one entry of ``lab``'s mutant catalogue with its public check, in this process.
 
     The mutated answer cell, as a student's notebook holds it, runs in a copy of ``namespace`` (the solution's
-    cells; its source registered with linecache, as IPython does for a cell, so checks can read it); then
+    cells) with :func:`grader.labs.run_cell`, as IPython runs a cell, so checks can read its source; then
     ``check(scope)`` runs the public check, or, without ``check``, the notebook's check cell that follows the
     answer. A right answer must pass; a wrong one must fail with a message that contains ``mutant.says``.
     """
-    import linecache
-
     from grader.integrity import grade_id
-    from grader.labs import find_lab
+    from grader.labs import find_lab, run_cell
     from grader.mutants import mutate, student_notebook
 
     cells = [c for c in mutate(student_notebook(find_lab(lab)), mutant).cells if grade_id(c)]
@@ -67,10 +65,8 @@ def judge_catalogue_entry(lab: str, mutant, namespace: dict, check=None) -> None
     answer, check_cell = cells[ids.index(mutant.cell)], cells[ids.index(mutant.cell) + 1]
     # A name of its own: the solution's cell was compiled as "<cell>", and tf.function reads a function's source
     # through linecache, so another entry under that name would change what compiling the solution reads.
-    filename = f"<catalogue {mutant.cell}: {mutant.name}>"
-    linecache.cache[filename] = (len(answer.source), None, answer.source.splitlines(True), filename)
     scope = dict(namespace)
-    exec(compile(answer.source, filename, "exec"), scope)
+    run_cell(answer.source, f"<catalogue {mutant.cell}: {mutant.name}>", scope)
     result = check(scope) if check is not None else \
         eval(compile(check_cell.source, f"<{grade_id(check_cell)}>", "eval"), scope)
     if mutant.correct:

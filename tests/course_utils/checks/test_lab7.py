@@ -3,14 +3,14 @@ typical mistakes with a message that names them."""
 
 from __future__ import annotations
 
-import linecache
+import itertools
 
 import numpy as np
 import pytest
 
 import course_utils
 from course_utils.checks import lab7 as checks
-from grader.labs import find_lab
+from grader.labs import find_lab, run_cell
 from grader.mutants import catalogue as lab_catalogue
 from tests.conftest import fails, judge_catalogue_entry, solution_namespace
 
@@ -28,15 +28,16 @@ def ns():
 
 
 
+VARIANTS = itertools.count()
+
+
 def variant(ns, source: str, name: str):
     """Define ``name`` from ``source`` in a copy of the notebook's namespace (so it sees the solutions).
 
-    The source is registered with linecache, as IPython does for a cell, so checks can read it.
+    It runs as IPython runs a cell (:func:`grader.labs.run_cell`), so checks can read its source.
     """
-    filename = f"<variant {len(linecache.cache)}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     scope = dict(ns)
-    exec(compile(source, filename, "exec"), scope)
+    run_cell(source, f"<variant {next(VARIANTS)}>", scope)
     return scope[name]
 
 
