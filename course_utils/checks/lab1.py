@@ -230,9 +230,32 @@ def activation_value_problem(got, z: np.ndarray, name: str, what: str) -> str | 
     return None
 
 
+def activation_gradient_problem(gradient, z: np.ndarray, derivative: np.ndarray, name: str) -> str | None:
+    """What is wrong with ``gradient``, the tape's gradient of ``name`` at ``z``, against the true ``derivative``,
+    or None (shared with the hidden checks)."""
+    problem = array_problem(gradient, derivative, what=f"the gradient of your {name}", atol=1e-5)
+    if problem is None or np.shape(gradient) != np.shape(derivative):
+        return problem
+    wrong = ~np.isclose(np.asarray(gradient, dtype=np.float64), derivative, atol=1e-5, rtol=1e-5)
+    if np.all(np.asarray(z)[wrong] == 0):
+        return (f"{problem}: it is wrong only where z = 0: tf.abs and tf.sign have gradient 0 at 0, so a formula "
+                "written through |z| loses the slope there")
+    return problem
+
+
+def _tape_gradient(function: Callable, z: np.ndarray):
+    """The GradientTape's gradient of sum(function(z)) with respect to z (None when it cannot differentiate)."""
+    import tensorflow as tf
+
+    t = tf.constant(z)
+    with tf.GradientTape() as tape:
+        tape.watch(t)
+        out = tf.reduce_sum(function(t))
+    return tape.gradient(out, t)
+
+
 def _activation_problem(function: Callable, name: str, shortcuts: dict[str, str], calls: dict[str, str]) -> None:
     """Stop the check when ``function`` uses a shortcut, is wrong, or cannot be differentiated."""
-    import tensorflow as tf
 
     require_no_shortcut(function, shortcuts, name)
     z = np.concatenate([np.linspace(-20, 20, 41), [-100.0, 100.0, -1e4, 1e4]]).astype(np.float32)
@@ -244,13 +267,13 @@ def _activation_problem(function: Callable, name: str, shortcuts: dict[str, str]
     require(problem is None, str(problem))
     matrix = _x((3, 4), seed=5, scale=3.0)
     require_close(function(matrix), ACTIVATIONS[name][0](matrix), what=f"{name} on a (3, 4) input", atol=1e-6)
-    t = tf.constant(matrix)
-    with tf.GradientTape() as tape:
-        tape.watch(t)
-        out = tf.reduce_sum(function(t))
-    require(tape.gradient(out, t) is not None,
+    require(_tape_gradient(function, matrix) is not None,
             f"the GradientTape cannot differentiate your {name}: compute it with TensorFlow operations "
             "(tf.exp, tf.maximum...), not NumPy")
+    if name == "sigmoid":  # the slope that training follows, z = 0 included
+        z = np.linspace(-6, 6, 13).astype(np.float32)
+        problem = activation_gradient_problem(_tape_gradient(function, z), z, _sigmoid(z) * (1 - _sigmoid(z)), name)
+        require(problem is None, str(problem))
     require(is_tensor(got), f"{name} returned {type(got).__name__}: return a TensorFlow tensor")
 
 
