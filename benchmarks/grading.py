@@ -7,6 +7,9 @@ per task.
 Usage: python benchmarks/grading.py [--labs lab1 lab9 ...] [--copies N] [--no-nbgrader] [--round-trips N]
 The submissions of a lab are its solution notebook and its untouched student notebook (the class that
 `grader selftest` grades), N copies of each. Without --labs every lab is measured.
+
+       python benchmarks/grading.py --course-scale 5000 [--workers W]
+A large course in miniature: what the Dask path and the client add per submission, and the client's memory.
 """
 
 import argparse
@@ -25,6 +28,7 @@ from grader import engine, sandbox  # noqa: E402
 from grader.course import generate_assignment  # noqa: E402
 from grader.grading import grade_lab  # noqa: E402
 from grader.labs import Lab, all_labs, find_lab  # noqa: E402
+from grader.pipeline import autograde  # noqa: E402
 from grader.report import mean_timings  # noqa: E402
 
 SUBMISSIONS = ("solution", "blank")
@@ -126,13 +130,53 @@ def measure(lab: Lab, copies: int, nbgrader: bool) -> None:
               flush=True)
 
 
+def course_scale(count: int, workers: int) -> None:
+    """A large course in miniature: ``count`` submissions of the one-exercise tiny lab (a notebook that does next to
+    nothing) through the real Dask path. Prints what grading adds per submission beyond a worker's own work
+    (wall time x workers / count - the mean seconds a worker spent in each submission) and the client's memory
+    as results arrive, which stays flat when results go to disk instead of piling up."""
+    import psutil
+
+    from tests.grader.tiny_lab import make_tiny_lab, submission
+
+    with tempfile.TemporaryDirectory() as scratch:
+        lab = make_tiny_lab(Path(scratch) / "checkout")
+        folder = Path(scratch) / "submissions"
+        for k in range(count):
+            submission(lab, folder, f"student{k:05d}")
+        client = psutil.Process()
+        memory = []
+
+        def sample(_result: dict) -> None:
+            memory.append(client.memory_info().rss / 2**20)
+
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory() as course:
+            results = autograde(lab, folder, Path(course), workers=workers, limits=sandbox.Limits(), data_dirs=[],
+                                kernel_env={"COURSE_MODE": "smoke"}, progress=False, on_result=sample)
+        wall = time.monotonic() - started
+    inside = sum(r["seconds"] for r in results) / len(results)
+    parts = ", ".join(f"{part.replace('_', ' ')} {seconds:.2f}" for part, seconds in mean_timings(results).items())
+    print(f"\n## course scale: {count} tiny submissions, {workers} workers\n\n"
+          f"wall {wall:.0f} s; each submission {inside:.2f} s on its worker ({parts}); added per submission "
+          f"beyond that: {wall * workers / count - inside:.3f} s\nclient memory as results arrived: "
+          f"{memory[0]:.0f} MiB after the first, {memory[len(memory) // 2]:.0f} MiB at half, {memory[-1]:.0f} MiB "
+          "at the end", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--labs", nargs="+", default=[lab.short for lab in all_labs()], help="labs to measure")
     parser.add_argument("--copies", type=int, default=1, help="copies of each submission")
     parser.add_argument("--no-nbgrader", action="store_true", help="skip nbgrader's autograde")
     parser.add_argument("--round-trips", type=int, default=200, help="trivial tasks for the engine's overhead")
+    parser.add_argument("--course-scale", type=int, metavar="N",
+                        help="instead: N tiny submissions through the Dask path (overhead per submission, memory)")
+    parser.add_argument("--workers", type=int, default=2, help="workers for --course-scale")
     args = parser.parse_args()
+    if args.course_scale:
+        course_scale(args.course_scale, args.workers)
+        return
     labs = [find_lab(name) for name in args.labs]  # unknown names fail before anything runs
     startup, trip, direct = engine_overhead(args.round_trips)
     print(f"engine: LocalCluster start {startup:.1f} s; trivial task round trip {trip * 1e3:.1f} ms "
