@@ -29,7 +29,7 @@ from grader.course import generate_assignment  # noqa: E402
 from grader.grading import grade_lab  # noqa: E402
 from grader.labs import Lab, all_labs, find_lab  # noqa: E402
 from grader.pipeline import autograde  # noqa: E402
-from grader.report import mean_timings  # noqa: E402
+from grader.report import timings_text  # noqa: E402
 
 SUBMISSIONS = ("solution", "blank")
 
@@ -41,11 +41,6 @@ def make_submissions(lab: Lab, folder: Path, copies: int) -> int:
             target.mkdir(parents=True)
             shutil.copy(source, target / lab.notebook_name)
     return copies * len(SUBMISSIONS)
-
-
-def kernel_env() -> dict[str, str]:
-    return {**os.environ, "COURSE_MODE": "smoke",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
 def plain_execution(lab: Lab, submissions: Path) -> float:
@@ -79,10 +74,11 @@ def plain_nbgrader(lab: Lab, submissions: Path) -> float:
             target = course / "submitted" / folder.name / lab.name
             target.mkdir(parents=True)
             shutil.copy(folder / lab.notebook_name, target)
+        env = {**os.environ, "COURSE_MODE": "smoke",
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         started = time.monotonic()
         subprocess.run(["nbgrader", "autograde", lab.name, "--create", "--force",
-                        "--ExecutePreprocessor.timeout=600"], cwd=course, env=kernel_env(), check=True,
-                       capture_output=True)
+                        "--ExecutePreprocessor.timeout=600"], cwd=course, env=env, check=True, capture_output=True)
         return time.monotonic() - started
 
 
@@ -125,9 +121,7 @@ def measure(lab: Lab, copies: int, nbgrader: bool) -> None:
         with engine.spawn(2) as cluster:
             row("this grader, dask scheduler + 2 dask workers", ours(lab, submissions, 0, cluster.address)[0])
         print(f"\nthroughput, 2 workers over 1: {one / two:.2f}x", flush=True)
-        print("where the time goes with 1 worker (mean s per submission): "
-              + ", ".join(f"{part.replace('_', ' ')} {seconds:.2f}" for part, seconds in mean_timings(results).items()),
-              flush=True)
+        print(f"where the time goes with 1 worker (mean s per submission): {timings_text(results)}", flush=True)
 
 
 def course_scale(count: int, workers: int) -> None:
@@ -156,12 +150,11 @@ def course_scale(count: int, workers: int) -> None:
                                 kernel_env={"COURSE_MODE": "smoke"}, progress=False, on_result=sample)
         wall = time.monotonic() - started
     inside = sum(r["seconds"] for r in results) / len(results)
-    parts = ", ".join(f"{part.replace('_', ' ')} {seconds:.2f}" for part, seconds in mean_timings(results).items())
     print(f"\n## course scale: {count} tiny submissions, {workers} workers\n\n"
-          f"wall {wall:.0f} s; each submission {inside:.2f} s on its worker ({parts}); added per submission "
-          f"beyond that: {wall * workers / count - inside:.3f} s\nclient memory as results arrived: "
-          f"{memory[0]:.0f} MiB after the first, {memory[len(memory) // 2]:.0f} MiB at half, {memory[-1]:.0f} MiB "
-          "at the end", flush=True)
+          f"wall {wall:.0f} s; each submission {inside:.2f} s on its worker ({timings_text(results)}); "
+          f"added per submission beyond that: {wall * workers / count - inside:.3f} s\n"
+          f"client memory as results arrived: {memory[0]:.0f} MiB after the first, "
+          f"{memory[len(memory) // 2]:.0f} MiB at half, {memory[-1]:.0f} MiB at the end", flush=True)
 
 
 def main() -> None:

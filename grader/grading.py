@@ -82,17 +82,15 @@ def grade_lab(lab: Lab, submissions: Path, course: Path, *, workers: int, limits
 
 
 def print_table(results: list[dict]) -> None:
-    from grader.report import mean_timings
+    from grader.report import timings_text
 
     print(f"\n{'student':<22}{'status':<18}{'score':>12}  reason")
     for r in results:
         reason = "; ".join(r["reasons"])
         print(f"{r['student']:<22}{r['status']:<18}{r['score']:>6g} / {r['max_score']:<4g}  "
               f"{reason[:90] + ('...' if len(reason) > 90 else '')}")
-    means = mean_timings(results)
-    if means:
-        print("mean seconds per submission: " + ", ".join(f"{part.replace('_', ' ')} {seconds:.1f}"
-                                                          for part, seconds in means.items()))
+    if timings := timings_text(results):
+        print(f"mean seconds per submission: {timings}")
 
 
 @dataclass

@@ -89,6 +89,11 @@ def mean_timings(results: list[dict]) -> dict[str, float]:
     return {**means, "total": sum(r["seconds"] for r in timed) / len(timed)}
 
 
+def timings_text(results: list[dict]) -> str:
+    """The mean timings in one line (``kernel start 0.52, student cells 23.75, ...``); empty without timings."""
+    return ", ".join(f"{part.replace('_', ' ')} {seconds:.2f}" for part, seconds in mean_timings(results).items())
+
+
 def timings_html(results: list[dict]) -> str:
     """Where grading time went: mean seconds per submission for each part, and its share."""
     means = mean_timings(results)

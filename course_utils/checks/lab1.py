@@ -256,7 +256,6 @@ def _tape_gradient(function: Callable, z: np.ndarray):
 
 def _activation_problem(function: Callable, name: str, shortcuts: dict[str, str], calls: dict[str, str]) -> None:
     """Stop the check when ``function`` uses a shortcut, is wrong, or cannot be differentiated."""
-
     require_no_shortcut(function, shortcuts, name)
     z = np.concatenate([np.linspace(-20, 20, 41), [-100.0, 100.0, -1e4, 1e4]]).astype(np.float32)
     got = _call_watched(function, calls, name, z)

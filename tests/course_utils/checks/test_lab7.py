@@ -27,7 +27,6 @@ def ns():
                               course_utils=course_utils)
 
 
-
 VARIANTS = itertools.count()
 
 
