@@ -142,7 +142,8 @@ def check_vectorize(vectorize) -> None:
     chars = sorted(set(text))
     order = _rng(0).permutation(len(chars))
     char2idx = {c: int(i) for c, i in zip(chars, order, strict=True)}
-    got = np.asarray(vectorize(text, char2idx))
+    got = vectorize(text, char2idx)
+    require(isinstance(got, np.ndarray), f"vectorize returned a {type(got).__name__}: return a NumPy integer array")
     require(got.shape == (len(text),), f"expected one index per character, shape ({len(text)},), got {got.shape}")
     require(got.dtype.kind in "iu", f"the indices must be integers, got dtype {got.dtype}")
     require(np.array_equal(got, [char2idx[c] for c in text]), "the indices must come from char2idx, in text order")
@@ -309,6 +310,12 @@ NO_GRADIENT = ("the tape gave no gradient (None) for x: a tape records operation
                "unless it is told to watch a tensor")
 
 
+def not_numpy_norms(kind: str) -> str:
+    """What to tell a student whose gradient_norms returned a ``kind`` (a type name) instead of a NumPy array."""
+    return (f"gradient_norms returned a {kind}: the docstring promises a NumPy array of shape (T,) (a tensor has "
+            f".numpy())")
+
+
 def reference_gradient_norms(layer, x, *, last_only: bool = True, mean: bool = True) -> np.ndarray:
     """Norm over features of d(sum of outputs at the last step, or at all steps)/dx_t, mean or sum over batch."""
     import tensorflow as tf
@@ -338,10 +345,11 @@ def check_gradient_norms(gradient_norms) -> None:
     layer = probe_layer("rnn", 6, 4, 7)
     x = _f32(_rng(8).normal(size=(3, 12, 4)))
     try:
-        got = _np(gradient_norms(layer, x))
+        returned = gradient_norms(layer, x)
     except (ValueError, TypeError) as error:
         require("None" not in str(error), NO_GRADIENT + f" (your code raised {type(error).__name__})")
         raise
+    got = _np(returned)
     mistakes = {
         "the loss must be the sum of the outputs at the LAST time step only, not at every step":
             reference_gradient_norms(layer, x, last_only=False),
@@ -350,6 +358,7 @@ def check_gradient_norms(gradient_norms) -> None:
     if got.shape == (3, 12):
         require(False, "reduce over the batch too: one value per time step, shape (T,), averaged over the batch")
     diagnose(got, reference_gradient_norms(layer, x), mistakes, what="gradient norms", atol=1e-5, rtol=1e-3)
+    require(isinstance(returned, np.ndarray), not_numpy_norms(type(returned).__name__))
 
 
 @public_check

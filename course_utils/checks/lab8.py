@@ -306,19 +306,20 @@ def normalize_problem(got, returns, what: str) -> str | None:
         return problem
     got = np.asarray(got, np.float64)
     centred, std = returns - returns.mean(), returns.std()
+    sample_std = returns.std(ddof=1) if returns.size > 1 else np.nan  # NaN for one return, as NumPy gives
     named = [
         (returns, "the returns were not normalised at all"),
         (centred, "only the mean was subtracted: divide by the standard deviation too"),
         (returns / (std + 1e-8), "the mean was not subtracted"),
         (centred / (returns.var() + 1e-8), "divided by the variance instead of the standard deviation"),
-        (centred / (returns.std(ddof=1) + 1e-8), "used the sample standard deviation (ddof=1); the formula "
+        (centred / (sample_std + 1e-8), "used the sample standard deviation (ddof=1); the formula "
                                                  "divides by T (population standard deviation, NumPy's default)"),
         ((returns - returns.min()) / (returns.max() - returns.min() + 1e-8), "min-max scaling is not "
                                                                             "standardisation"),
         ((returns - np.median(returns)) / (std + 1e-8), "subtracted the median instead of the mean"),
     ]
     for wrong, message in named:
-        if np.allclose(got, wrong, atol=1e-4):
+        if np.allclose(got, wrong, atol=1e-4, equal_nan=True):
             return f"{what}: {message}"
     return problem
 

@@ -24,6 +24,7 @@ from course_utils.checks.lab7 import (
     greedy_continuation,
     keras_simple_rnn,
     loss_mistakes,
+    not_numpy_norms,
     reference_compute_loss,
     reference_gradient_norms,
     rnn_forward_mistakes,
@@ -234,8 +235,9 @@ def test_rnn_forward_single_step_and_carry(student):
 
 # ---------------------------------------------------------------- gradients (2)
 
-_LAYER = ("lambda ws, x: gradient_norms((lambda l: (l.build((None, None, x.shape[-1])), l.set_weights(ws), l)[2])"
-          "(__import__('keras').layers.{kind}(ws[1].shape[0], return_sequences=True)), x)")
+_LAYER = ("lambda ws, x: (lambda g: (g, type(g).__name__))(gradient_norms("
+          "(lambda l: (l.build((None, None, x.shape[-1])), l.set_weights(ws), l)[2])"
+          "(__import__('keras').layers.{kind}(ws[1].shape[0], return_sequences=True)), x))")
 
 
 def _gradient_case(student, kind: str, units: int, shape: tuple[int, int, int]):
@@ -244,7 +246,7 @@ def _gradient_case(student, kind: str, units: int, shape: tuple[int, int, int]):
     layer.build((None, None, shape[-1]))
     x = f32(RNG.normal(size=shape))
     try:
-        got = student.call(_LAYER.format(kind=kind), layer.get_weights(), x, _timeout=120)
+        got, returned = student.call(_LAYER.format(kind=kind), layer.get_weights(), x, _timeout=120)
     except StudentError as error:
         expect("None" not in str(error), NO_GRADIENT)
         raise
@@ -253,6 +255,7 @@ def _gradient_case(student, kind: str, units: int, shape: tuple[int, int, int]):
                 "average the norms over the batch, do not sum them": reference_gradient_norms(layer, x, mean=False)}
     _diagnose(got, reference_gradient_norms(layer, x), mistakes, what=f"gradient norms through a {kind}",
               atol=1e-5, rtol=1e-3)
+    expect(returned == "ndarray", not_numpy_norms(returned))
 
 
 @points(1, question="gradients")

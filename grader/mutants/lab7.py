@@ -23,6 +23,8 @@ MUTANTS = [
     # Exercise 1: vectorize
     wrong("vectorize_impl", "characters instead of indices", says="integers",
           edits=[("np.array([char2idx[char] for char in text], dtype=np.int64)", "np.array(list(text))")]),
+    wrong("vectorize_impl", "a Python list returned", says="NumPy", gap=True,
+          edits=[("np.array([char2idx[char] for char in text], dtype=np.int64)", "[char2idx[char] for char in text]")]),
     right("vectorize_impl", "np.fromiter", edits=[("np.array([char2idx[char] for char in text], dtype=np.int64)",
                                                    "np.fromiter((char2idx[c] for c in text), dtype=int)")]),
 
@@ -85,6 +87,8 @@ MUTANTS = [
 
     wrong("gradients_impl", "the tape does not watch x", says="watch",
           edits=[("        tape.watch(x)\n", "")]),
+    wrong("gradients_impl", "a tensor returned", says="NumPy array", gap=True,
+          edits=[("tf.norm(gradient, axis=-1), axis=0).numpy()", "tf.norm(gradient, axis=-1), axis=0)")]),
 
     # Exercise 6: compute_loss
     wrong("loss_impl", "from_logits missing", says="from_logits",
@@ -104,8 +108,6 @@ MUTANTS = [
     # Exercise 7: train_step
     wrong("train_step_impl", "returns the loss after the update", says="before",
           edits=[("    return loss\n", "    return compute_loss(y, model(x))\n")]),
-
-
     wrong("train_step_impl", "the loss returned as a NumPy value", says="tf.function", gap=True,
           edits=[("    return loss\n", "    return loss.numpy()\n")]),
 

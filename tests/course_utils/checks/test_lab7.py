@@ -42,7 +42,8 @@ def variant(ns, source: str, name: str):
 
 def test_vectorize(ns):
     assert checks.check_vectorize(ns["vectorize"]).passed
-    assert checks.check_vectorize(lambda text, c2i: [c2i[c] for c in text]).passed
+    assert checks.check_vectorize(lambda text, c2i: np.fromiter((c2i[c] for c in text), dtype=int)).passed
+    fails(checks.check_vectorize(lambda text, c2i: [c2i[c] for c in text]), "returned a list")
     fails(checks.check_vectorize(lambda text, c2i: np.array(list(text))), "integers")
     fails(checks.check_vectorize(lambda text, c2i: np.array([sorted(c2i).index(c) for c in text])), "char2idx")
 
@@ -168,6 +169,8 @@ def test_gradient_norms(ns):
     fails(checks.check_gradient_norms(variant(ns, summed, "gradient_norms")), "average")
     per_example = GRADIENTS.format(outputs="rnn_layer(x)[:, -1]", reduce="tf.norm(gradient, axis=-1)")
     fails(checks.check_gradient_norms(variant(ns, per_example, "gradient_norms")), "shape (T,)")
+    as_tensor = GRADIENTS.format(outputs="rnn_layer(x)[:, -1]", reduce="tf.reduce_mean(tf.norm(gradient, axis=-1), 0)")
+    fails(checks.check_gradient_norms(variant(ns, as_tensor, "gradient_norms")), "NumPy array")
     unwatched = GRADIENTS.format(outputs="rnn_layer(x)[:, -1]", reduce="tf.norm(gradient, axis=-1)").replace(
         "tape.watch(x)", "pass")
     assert not checks.check_gradient_norms(variant(ns, unwatched, "gradient_norms")).passed

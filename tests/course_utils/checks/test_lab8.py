@@ -40,6 +40,15 @@ def test_public_checks_judge_the_catalogue(lab, mutant):
     judge_catalogue_entry("lab8", mutant, lab, lambda scope: _run_check(scope, mutant.cell.removesuffix("_impl")))
 
 
+def test_sample_standard_deviation_named_on_a_single_return():
+    """One return has no sample standard deviation (NumPy gives NaN): the NaN is blamed on ddof=1."""
+    returns = np.array([3.0], np.float32)
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):
+        got = (returns - returns.mean()) / (returns.std(ddof=1) + 1e-8)
+    assert "ddof=1" in checks.normalize_problem(got, returns, "normalised returns")
+    assert "NaN" in checks.normalize_problem(np.array([np.nan, 0.0]), np.array([1.0, 2.0]), "normalised returns")
+
+
 def test_make_env_limits_steps_and_renders():
     env = make_env("CartPole-v1", seed=0, max_steps=4, render=True)
     env.reset()
