@@ -10,7 +10,8 @@ It trains the lab's standard MNIST CNN (the same architecture as ``build_cnn`` i
 1. clean test accuracy, FGSM accuracy at epsilon 0.25 (target <= 10%; Goodfellow et al. 2014 report
    89.4% error for a maxout network) and PGD-40 accuracy at epsilon 0.3 (target <= 1%);
 2. the EOT success rate: the fraction of random rotations, shifts and noise under which an EOT example
-   still fools the model (target >= 80%), next to plain FGSM's and plain PGD's at the same epsilon;
+   still fools the model (target >= 80% at epsilon 0.25), next to plain FGSM's and plain PGD's at the same
+   epsilon, at the notebook's EOT_EPS (0.2) and at 0.25;
 3. PGD adversarial training: PGD-40 accuracy at epsilon 0.3 before and after (target >= 85%; Madry et al.
    2018 report 93.2% with a larger network), its clean accuracy and its training time;
 4. the smoke-mode wall time of the solution notebook (target < 90 s on a 2-core CPU).
@@ -200,8 +201,8 @@ def main() -> None:
     parser.add_argument("--skip-standard", action="store_true",
                         help="skip the standard CNN's attacks and the EOT measurement")
     parser.add_argument("--skip-notebook", action="store_true", help="skip the smoke-mode notebook timing")
-    parser.add_argument("--eot-eps", type=float, nargs="+", default=[0.25],
-                        help="epsilons of the EOT comparison (the notebook's EOT_EPS is 0.25)")
+    parser.add_argument("--eot-eps", type=float, nargs="+", default=[0.2, 0.25],
+                        help="epsilons of the EOT comparison (the notebook's EOT_EPS is 0.2; the target is at 0.25)")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
