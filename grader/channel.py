@@ -1,7 +1,8 @@
 """The narrow channel between trusted checks and the student's kernel.
 
 A hidden check asks for *values*: ``student.call("sigmoid", z)`` sends the
-arguments into the sandboxed kernel, calls whatever the student's namespace
+arguments into the sandboxed kernel (as a JSON tree plus an ``.npz`` file that
+the kernel can read but not change), calls whatever the student's namespace
 holds under that name, and sends back only plain data (NumPy arrays, numbers,
 strings, None, and lists/tuples/dicts of them) as JSON plus an ``.npz`` blob,
 read here with ``allow_pickle=False``. Nothing the kernel does can run code in
@@ -67,7 +68,7 @@ def {name}():
         return {{"__array__": name}}
 
     try:
-        blob = numpy.load(io.BytesIO(base64.b64decode(request["npz"])), allow_pickle=False)
+        blob = numpy.load(request["npz"], allow_pickle=False)
         arrays = {{key: blob[key] for key in blob.files}}
         args, kwargs = unpack(request["tree"], arrays)
         target = eval(request["expr"], ns)
@@ -119,12 +120,6 @@ def unpack(node, arrays: dict[str, np.ndarray]):
     raise ValueError("malformed answer")
 
 
-def _encode(tree, arrays) -> str:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return json.dumps({"tree": tree, "npz": base64.b64encode(buffer.getvalue()).decode()})
-
-
 def _label(expr: str) -> str:
     """Name a plain function or variable; never echo a check's own expression to the student."""
     return f"`{expr}`" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", expr) else "your code"
@@ -152,12 +147,15 @@ class StudentKernel:
 
     def _request(self, expr: str, args, kwargs, *, call: bool, timeout: float | None):
         arrays: dict[str, np.ndarray] = {}
-        payload = _encode(pack([list(args), kwargs], arrays), arrays)
-        payload = json.dumps({**json.loads(payload), "expr": expr, "call": call})
+        tree = pack([list(args), kwargs], arrays)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
         name = f"_grader_probe_{secrets.token_hex(8)}"
-        code = _PROBE.format(name=name) + f"\n{name}_request = {payload!r}\n"
         try:
-            text = self._kernel.evaluate(code, f"{name}()", timeout or self.default_timeout, REPLY_LIMIT)
+            with self._kernel.shared_file(buffer.getvalue()) as npz:
+                payload = json.dumps({"tree": tree, "npz": npz, "expr": expr, "call": call})
+                code = _PROBE.format(name=name) + f"\n{name}_request = {payload!r}\n"
+                text = self._kernel.evaluate(code, f"{name}()", timeout or self.default_timeout, REPLY_LIMIT)
         except KernelGone as gone:
             raise StudentError(f"the notebook's kernel is not running ({gone})") from None
         except TimeoutError:

@@ -253,8 +253,8 @@ def kernel_argv(connection_file: Path, scratch: Path, level: str, uid: int,
 
 def prepare_scratch(scratch: Path, level: str, uid: int) -> None:
     """Create the scratch folder: ``work``, ``tmp``, ``home`` and ``ipc`` owned by the sandbox user ``uid``
-    (its group has the same number; ignored below ``full``), and a read-only ``etc`` with a one-user passwd
-    file (libraries ask who they run as)."""
+    (its group has the same number; ignored below ``full``), a read-only ``etc`` with a one-user passwd
+    file (libraries ask who they run as) and a read-only ``requests`` for the checks' inputs."""
     uid, gid = (uid, uid) if level == "full" else (os.getuid(), os.getgid())
     scratch.mkdir(parents=True, exist_ok=True)
     os.chmod(scratch, 0o755)
@@ -262,7 +262,9 @@ def prepare_scratch(scratch: Path, level: str, uid: int) -> None:
         (scratch / sub).mkdir(exist_ok=True)
         if level == "full":
             os.chown(scratch / sub, uid, gid)
-    (scratch / "etc").mkdir(exist_ok=True)
+    for sub in ("etc", "requests"):
+        (scratch / sub).mkdir(exist_ok=True)
+        os.chmod(scratch / sub, 0o755)
     (scratch / "etc" / "passwd").write_text(f"student:x:{uid}:{gid}:student:{scratch / 'home'}:/bin/sh\n")
     (scratch / "etc" / "group").write_text(f"student:x:{gid}:\n")
 

@@ -104,3 +104,39 @@ def test_failure_messages_keep_the_mistake_and_drop_the_hidden_values():
                           "look at the exponent")
     assert str(named.value) == "the sign is flipped; look at the exponent"
     expect_no_problem(None)
+
+
+def test_inputs_reach_the_kernel_as_a_file_it_cannot_change(tmp_path):
+    """A check's inputs (here 2,000 MNIST-sized images) travel as a file in the read-only ``requests`` folder,
+    at the strongest isolation this machine has; the file is gone once the answer is back."""
+    import contextlib
+
+    level, _ = sandbox.isolation()
+    with sandbox.sandbox_uid() if level == "full" else contextlib.nullcontext(0) as uid:
+        kernel = SandboxedKernel(tmp_path / "kernel", level=level, uid=uid, limits=sandbox.Limits(), data_dirs=[],
+                                 env={})
+        kernel.start()
+        try:
+            assert kernel.run_cell(TAMPER, timeout=60, output_budget=10_000).status == "ok"
+            images = np.random.default_rng(0).random((2000, 784), dtype=np.float32)
+            student = StudentKernel(kernel)
+            assert np.array_equal(student.call("lambda x: x", images), images)
+            assert student.call("tamper") == ("refused" if level == "full" else "written")
+            assert not list((tmp_path / "kernel" / "requests").iterdir())
+        finally:
+            kernel.close()
+
+
+TAMPER = '''
+import os
+
+def tamper():
+    try:
+        with open(os.path.join("/sandbox" if os.path.isdir("/sandbox/requests") else os.path.dirname(os.getcwd()),
+                               "requests", "planted.npz"), "wb") as file:
+            file.write(b"x")
+    except PermissionError:
+        return "refused"
+    os.remove(file.name)
+    return "written"
+'''
