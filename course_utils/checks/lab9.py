@@ -315,6 +315,29 @@ def conv_gradients(GraphConv, features, operator: np.ndarray, units: int = 3) ->
     return [None if g is None else g.numpy() for g in tape.gradient(loss, layer.trainable_variables)]
 
 
+def initial_weights(GraphConv, fan_in: int, units: int) -> list:
+    """The weights of a fresh ``GraphConv(units)`` built on ``fan_in`` features, before any training."""
+    layer = GraphConv(units)
+    layer(np.zeros((2, fan_in), np.float32), sparse_operator(np.eye(2)))
+    return layer.get_weights()
+
+
+def init_problem(weights: list, fan_in: int, units: int) -> str | None:
+    """Name a fresh GraphConv whose kernel (fan_in, units) is not Glorot-uniform or whose bias is not zeros (None:
+    right; weights of other shapes are left to the output checks)."""
+    if [np.shape(w) for w in weights] != [(fan_in, units), (units,)]:
+        return None
+    kernel, bias = (np.asarray(w, np.float64) for w in weights)
+    limit = np.sqrt(6 / (fan_in + units))
+    if np.any(bias != 0):
+        return "GraphConv's bias must start at zeros (initializer=\"zeros\")"
+    if np.abs(kernel).max() > limit + 1e-6 or abs(kernel.std() * np.sqrt(3) / limit - 1) > 0.1:
+        return (f"GraphConv's kernel must start Glorot-uniform, uniform on +-sqrt(6 / (F_in + units)): a fresh "
+                f"({fan_in}, {units}) kernel should stay within +-{limit:.3f} with standard deviation "
+                f"{limit / np.sqrt(3):.3f}; yours reaches {np.abs(kernel).max():.3f} with {kernel.std():.3f}")
+    return None
+
+
 def conv_problem(out: dict, features, operator: np.ndarray, kernel, bias, relu: bool) -> str | None:
     """Name the mistake of a GraphConv from :func:`conv_output` for known weights (None: right)."""
     expected_shapes = [list(np.shape(kernel)), list(np.shape(bias))]
@@ -749,7 +772,8 @@ def check_normalized_adjacency(normalized_adjacency: Callable) -> None:
 
 @public_check
 def check_graph_conv(GraphConv) -> None:
-    """GraphConv(units, activation): Â H W + b with a kernel (F, units) and a bias (units,), then the activation."""
+    """GraphConv(units, activation): Â H W + b with a kernel (F, units) and a bias (units,), then the activation;
+    a fresh kernel is Glorot-uniform and a fresh bias zeros."""
     for method in (GraphConv.build, GraphConv.call):  # a class's own source is not kept in a notebook
         require_no_shortcut(method, CONV_SHORTCUTS, "GraphConv")
     problem = small_problem(92, n=7, features=4)
@@ -758,6 +782,7 @@ def check_graph_conv(GraphConv) -> None:
         kernel, bias = rng.normal(size=(4, units)), rng.normal(size=units)
         out = conv_output(GraphConv, problem["features"], problem["operator"], kernel, bias, activation)
         _fail_unless(conv_problem(out, problem["features"], problem["operator"], kernel, bias, activation == "relu"))
+    _fail_unless(init_problem(initial_weights(GraphConv, 64, 48), 64, 48))
     gradients = conv_gradients(GraphConv, problem["features"], problem["operator"])
     require(len(gradients) == 2 and all(g is not None for g in gradients),
             "no gradient reaches the kernel and the bias: create them with add_weight and use TensorFlow operations")
@@ -831,6 +856,7 @@ def evaluate_outputs(evaluate: Callable, seed: int) -> dict:
     operator = sparse_operator(problem["operator"])
     calls = [evaluate(model, problem["features"], operator, problem["labels"], problem["mask"]) for _ in range(2)]
     return {"calls": [tuple(float(np.asarray(v)) for v in c) if isinstance(c, (tuple, list)) else c for c in calls],
+            "floats": [isinstance(v, float) for v in calls[0]] if isinstance(calls[0], (tuple, list)) else [],
             "weights": model.get_weights()}
 
 
@@ -854,6 +880,8 @@ def evaluate_problem(outputs: dict, seed: int) -> str | None:
         return "evaluate's loss differs from the masked cross-entropy of the model's logits (training=False)"
     if abs(first[1] - accuracy) > 1e-6:
         return "evaluate's accuracy differs from the share of the mask's nodes whose largest logit is their label"
+    if not all(outputs["floats"]):
+        return "evaluate must return two Python floats (float(...)), not tensors or NumPy float32 values"
     return None
 
 

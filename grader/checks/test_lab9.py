@@ -29,6 +29,7 @@ from course_utils.checks.lab9 import (
     evaluate_problem,
     gcn_problem,
     gcn_reference,
+    init_problem,
     label_leak_problem,
     reference_adjacency,
     relabelled,
@@ -116,6 +117,9 @@ def test_graph_conv_other_sizes(student, answers):
                            kernel, bias, activation)
         expect_no_problem(conv_problem(out, problem["features"], problem["operator"], kernel, bias,
                                        activation == "relu"))
+    for fan_in, units in ((90, 30), (37, 101)):
+        weights = student.call(f"lambda f, u: {LAB9}.initial_weights(GraphConv, f, u)", fan_in, units)
+        expect_no_problem(init_problem(weights, fan_in, units))
 
 
 @points(1, question="graph_conv")

@@ -107,6 +107,9 @@ MUTANTS = [
     wrong("graph_conv_impl", "dense adjacency (tf.sparse.to_dense)", says="to_dense",
           edits=[("tf.sparse.sparse_dense_matmul(adjacency, support)",
                   "tf.matmul(tf.sparse.to_dense(adjacency), support)")]),
+    wrong("graph_conv_impl", "kernel initialised He-normal", says="Glorot", gap=True,
+          edits=[('shape=(input_shape[-1], self.units), initializer="glorot_uniform"',
+                  'shape=(input_shape[-1], self.units), initializer="he_normal"')]),
     wrong("graph_conv_impl", "bias missing", says="bias",
           edits=[('''        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")'''
                   "\n", ""),
@@ -126,6 +129,10 @@ MUTANTS = [
           edits=[("conv(self.drop(h, training=training), adjacency)", "conv(h, adjacency)")]),
     wrong("gcn_impl", "num_layers ignored (always two layers)", says="num_layers",
           edits=[("for _ in range(num_layers - 1)", "for _ in range(1)")]),
+    wrong("gcn_impl", "dropout rate fixed at 0.5", says="dropout", gap=True,
+          edits=[("keras.layers.Dropout(dropout)", "keras.layers.Dropout(0.5)")]),
+    wrong("gcn_impl", "hidden width fixed at 16", says="hidden", gap=True,
+          edits=[("GraphConv(hidden, activation", "GraphConv(16, activation")]),
     wrong("gcn_impl", "softmax output", says="probabilities",
           edits=[("        return h\n", "        return tf.nn.softmax(h)\n")]),
     right("gcn_impl", "dropout before the hidden layers only",
@@ -145,6 +152,8 @@ MUTANTS = [
                        "    return loss(labels, logits, sample_weight=tf.cast(mask, tf.float32))\n")]),
     wrong("training_impl", "weight decay missing", says="weight decay is missing",
           edits=[(_DECAY, "        loss = masked_cross_entropy(labels, logits, mask)\n")]),
+    wrong("training_impl", "weight_decay fixed at 5e-4", says="weight_decay", gap=True,
+          edits=[("mask) + weight_decay * tf.nn.l2_loss", "mask) + 5e-4 * tf.nn.l2_loss")]),
     wrong("training_impl", "weight decay on every layer", says="every layer",
           edits=[(_DECAY, "        loss = masked_cross_entropy(labels, logits, mask) + weight_decay * tf.add_n(\n"
                           "            [tf.nn.l2_loss(conv.kernel) for conv in model.convs])\n")]),
@@ -183,6 +192,9 @@ MUTANTS = [
           edits=[("graph.labels, graph.train_mask,", "graph.labels, np.ones_like(graph.train_mask),")]),
     wrong("fit_impl", "no early stopping", says="never stopped",
           edits=[(_PATIENCE, "            if False:\n")]),
+    wrong("fit_impl", "evaluate returns a tensor and a NumPy number", says="float", gap=True,
+          edits=[("return float(loss), float(np.mean(predictions[mask] == np.asarray(labels)[mask]))",
+                  "return loss, np.mean(predictions[mask] == np.asarray(labels)[mask])")]),
     right("fit_impl", "best epoch tracked by its index",
           edits=[("        if val_loss < best_loss:\n            best_loss, best_weights, waited = val_loss, "
                   "model.get_weights(), 0\n        else:\n            waited += 1\n" + _PATIENCE
