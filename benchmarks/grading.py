@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 
@@ -28,7 +29,7 @@ from grader import engine, sandbox  # noqa: E402
 from grader.course import generate_assignment  # noqa: E402
 from grader.grading import grade_lab  # noqa: E402
 from grader.labs import Lab, all_labs, find_lab  # noqa: E402
-from grader.pipeline import autograde  # noqa: E402
+from grader.pipeline import autograde, thread_limits  # noqa: E402
 from grader.report import timings_text  # noqa: E402
 
 SUBMISSIONS = ("solution", "blank")
@@ -43,18 +44,33 @@ def make_submissions(lab: Lab, folder: Path, copies: int) -> int:
     return copies * len(SUBMISSIONS)
 
 
-def plain_execution(lab: Lab, submissions: Path) -> float:
-    """The floor: each notebook executed once by nbclient in a plain kernel, errors allowed, nothing judged."""
+def plain_execution(lab: Lab, submissions: Path, threads: int | None = None) -> list[float]:
+    """The floor: each notebook executed once by nbclient in a plain kernel, errors allowed, nothing judged;
+    the seconds of each.
+
+    ``threads``: the kernel's thread pools limited to that many, as a grading worker limits its kernel to its
+    share of the cores (None: the kernel sizes them from the machine, as with a single worker)."""
     from nbclient import NotebookClient
 
     os.environ["COURSE_MODE"] = "smoke"
-    started = time.monotonic()
-    for folder in sorted(submissions.iterdir()):
-        notebook = nbformat.read(folder / lab.notebook_name, as_version=4)
-        with tempfile.TemporaryDirectory() as work:
-            NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
-                           resources={"metadata": {"path": work}}).execute()
-    return time.monotonic() - started
+    seconds = []
+    with mock.patch.dict(os.environ, thread_limits(threads) if threads else {}):  # the kernel inherits it
+        for folder in sorted(submissions.iterdir()):
+            started = time.monotonic()
+            notebook = nbformat.read(folder / lab.notebook_name, as_version=4)
+            with tempfile.TemporaryDirectory() as work:
+                NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                               resources={"metadata": {"path": work}}).execute()
+            seconds.append(time.monotonic() - started)
+    return seconds
+
+
+def makespan(seconds: list[float], workers: int) -> float:
+    """The wall time of jobs taking ``seconds`` on ``workers`` workers, the longest first to the least loaded."""
+    loads = [0.0] * workers
+    for job in sorted(seconds, reverse=True):
+        loads[loads.index(min(loads))] += job
+    return max(loads)
 
 
 def ours(lab: Lab, submissions: Path, workers: int, scheduler: str | None = None) -> tuple[float, list[dict]]:
@@ -105,13 +121,17 @@ def measure(lab: Lab, copies: int, nbgrader: bool) -> None:
         count = make_submissions(lab, submissions, copies)
         print(f"\n## {lab.name}: {count} submissions ({copies} x {', '.join(SUBMISSIONS)})\n\n"
               "| setup | s per submission | vs plain execution |\n| --- | --- | --- |", flush=True)
-        floor = plain_execution(lab, submissions)
+        on_all_threads = plain_execution(lab, submissions)
+        floor = sum(on_all_threads)
 
         def row(name: str, seconds: float) -> None:
             print(f"| {name} | {seconds / count:.1f} | {seconds / floor:.2f}x "
                   f"({(seconds - floor) / count:+.1f} s) |", flush=True)
 
         row("plain execution (nbclient, no sandbox, no hidden checks)", floor)
+        share = max(1, (os.cpu_count() or 1) // 2)  # a kernel's threads with 2 workers
+        on_share = plain_execution(lab, submissions, threads=share)
+        row(f"plain execution, the kernel limited to {share} thread(s), its share with 2 workers", sum(on_share))
         if nbgrader:
             row("nbgrader autograde (serial, no sandbox)", plain_nbgrader(lab, submissions))
         one, results = ours(lab, submissions, 1)
@@ -120,7 +140,13 @@ def measure(lab: Lab, copies: int, nbgrader: bool) -> None:
         row("this grader, LocalCluster, 2 workers", two)
         with engine.spawn(2) as cluster:
             row("this grader, dask scheduler + 2 dask workers", ours(lab, submissions, 0, cluster.address)[0])
-        print(f"\nthroughput, 2 workers over 1: {one / two:.2f}x", flush=True)
+        print(f"\nthroughput, 2 workers over 1: {one / two:.2f}x; the notebooks alone allow at most "
+              f"{floor / makespan(on_share, 2):.2f}x with these submissions (plain execution, 2 kernels on {share} "
+              f"thread(s) each against 1 kernel on all threads), {2 * floor / sum(on_share):.2f}x with "
+              "submissions that split evenly between the workers", flush=True)
+        print(f"scaling: each of the 2 workers graded {3600 * count / (2 * two):.0f} of these submissions per hour, "
+              f"its kernel on {share} thread(s); a machine with a worker per {share} core(s) grades that many per "
+              "worker", flush=True)
         print(f"where the time goes with 1 worker (mean s per submission): {timings_text(results)}", flush=True)
 
 
