@@ -133,6 +133,13 @@ def greedy_continuation(logits_of: Callable[[np.ndarray], np.ndarray], start: li
     return ids[len(start):]
 
 
+def not_numpy(function: str, kind: str) -> str:
+    """What to tell a student whose ``function`` returned a ``kind`` (a type name) instead of a NumPy array."""
+    promised = {"vectorize": "a NumPy integer array of shape (len(text),)",
+                "gradient_norms": "a NumPy array of shape (T,) (a tensor has .numpy())"}[function]
+    return f"{function} returned a {kind}: the docstring promises {promised}"
+
+
 # ---------------------------------------------------------------- checks
 
 @public_check
@@ -143,7 +150,7 @@ def check_vectorize(vectorize) -> None:
     order = _rng(0).permutation(len(chars))
     char2idx = {c: int(i) for c, i in zip(chars, order, strict=True)}
     got = vectorize(text, char2idx)
-    require(isinstance(got, np.ndarray), f"vectorize returned a {type(got).__name__}: return a NumPy integer array")
+    require(isinstance(got, np.ndarray), not_numpy("vectorize", type(got).__name__))
     require(got.shape == (len(text),), f"expected one index per character, shape ({len(text)},), got {got.shape}")
     require(got.dtype.kind in "iu", f"the indices must be integers, got dtype {got.dtype}")
     require(np.array_equal(got, [char2idx[c] for c in text]), "the indices must come from char2idx, in text order")
@@ -310,10 +317,6 @@ NO_GRADIENT = ("the tape gave no gradient (None) for x: a tape records operation
                "unless it is told to watch a tensor")
 
 
-def not_numpy_norms(kind: str) -> str:
-    """What to tell a student whose gradient_norms returned a ``kind`` (a type name) instead of a NumPy array."""
-    return (f"gradient_norms returned a {kind}: the docstring promises a NumPy array of shape (T,) (a tensor has "
-            f".numpy())")
 
 
 def reference_gradient_norms(layer, x, *, last_only: bool = True, mean: bool = True) -> np.ndarray:
@@ -358,7 +361,7 @@ def check_gradient_norms(gradient_norms) -> None:
     if got.shape == (3, 12):
         require(False, "reduce over the batch too: one value per time step, shape (T,), averaged over the batch")
     diagnose(got, reference_gradient_norms(layer, x), mistakes, what="gradient norms", atol=1e-5, rtol=1e-3)
-    require(isinstance(returned, np.ndarray), not_numpy_norms(type(returned).__name__))
+    require(isinstance(returned, np.ndarray), not_numpy("gradient_norms", type(returned).__name__))
 
 
 @public_check

@@ -24,7 +24,7 @@ from course_utils.checks.lab7 import (
     greedy_continuation,
     keras_simple_rnn,
     loss_mistakes,
-    not_numpy_norms,
+    not_numpy,
     reference_compute_loss,
     reference_gradient_norms,
     rnn_forward_mistakes,
@@ -94,7 +94,7 @@ def test_vectorize_generated(student, texts):
     outputs = student.call("lambda texts, c2i: [(lambda y: (y, type(y).__name__))(vectorize(t, c2i)) for t in texts]",
                            texts, char2idx)
     for text, (got, kind) in zip(texts, outputs, strict=True):
-        expect(kind == "ndarray", f"vectorize returned a {kind}: return a NumPy integer array")
+        expect(kind == "ndarray", not_numpy("vectorize", kind))
         got = np.asarray(got)
         expect(got.dtype.kind in "iu", f"vectorize returned dtype {got.dtype}: the indices must be integers")
         expect(np.array_equal(got, [char2idx[c] for c in text]), "the indices must come from char2idx, in text order")
@@ -255,7 +255,7 @@ def _gradient_case(student, kind: str, units: int, shape: tuple[int, int, int]):
                 "average the norms over the batch, do not sum them": reference_gradient_norms(layer, x, mean=False)}
     _diagnose(got, reference_gradient_norms(layer, x), mistakes, what=f"gradient norms through a {kind}",
               atol=1e-5, rtol=1e-3)
-    expect(returned == "ndarray", not_numpy_norms(returned))
+    expect(returned == "ndarray", not_numpy("gradient_norms", returned))
 
 
 @points(1, question="gradients")
