@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import importlib
 import io
 import os
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -46,6 +49,7 @@ class _Collector:
     def __init__(self, student: StudentKernel | None, dead_reason: str, answers: dict[str, str]):
         self._student, self._dead_reason, self._answers = student, dead_reason, answers
         self.outcomes: dict[str, CheckOutcome] = {}
+        self.collection_errors: list[str] = []  # pytest prints no traceback (--tb=no): they are kept here
 
     @pytest.fixture
     def answers(self) -> dict[str, str]:
@@ -70,6 +74,10 @@ class _Collector:
                 check=item.name.removeprefix("test_"), question=mark.kwargs["question"], points=0.0,
                 max_points=float(mark.args[0]), passed=False, message="not run")
 
+    def pytest_collectreport(self, report) -> None:
+        if report.failed:
+            self.collection_errors.append(str(report.longrepr))
+
     def pytest_runtest_makereport(self, item, call) -> None:
         outcome = self.outcomes[item.nodeid]
         outcome.seconds = round(outcome.seconds + call.duration, 3)
@@ -80,6 +88,31 @@ class _Collector:
             outcome.passed = error is None
             outcome.points = outcome.max_points if outcome.passed else 0.0
             outcome.message = "passed" if outcome.passed else student_message(error)
+
+
+# The background imports of each checks file, started at most once per process (see preload_imports).
+_preloads: dict[Path, threading.Thread] = {}
+
+
+def preload_imports(checks_file: Path) -> None:
+    """Start importing what ``checks_file`` imports at its top level (TensorFlow, the public checks) in a
+    background thread, once per process: a worker calls it when it starts a student's kernel, so that the
+    first submission it judges does not wait seconds for these imports after the notebook has run.
+    :func:`run_checks` waits for it to finish; an import that fails here fails again, with its message, there."""
+    path = checks_file.resolve()
+    if path in _preloads:
+        return
+    body = ast.parse(path.read_text()).body
+    names = [alias.name for node in body if isinstance(node, ast.Import) for alias in node.names]
+    names += [node.module for node in body if isinstance(node, ast.ImportFrom) and node.module and not node.level]
+
+    def load() -> None:
+        for name in names:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    _preloads[path] = thread = threading.Thread(target=load, name=f"preload {path.name}", daemon=True)
+    thread.start()
 
 
 def run_checks(checks_file: Path, student: StudentKernel | None, dead_reason: str = "",
@@ -96,6 +129,8 @@ def run_checks(checks_file: Path, student: StudentKernel | None, dead_reason: st
     # pytest reuses a checks module imported by an earlier run in this process, with its module-level
     # random generator advanced: drop it, so that every submission meets the same hidden inputs.
     checks_path = checks_file.resolve()
+    if checks_path in _preloads:
+        _preloads[checks_path].join()  # never two threads importing the same modules
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         if file and Path(file).name == checks_path.name and Path(file).resolve() == checks_path:
@@ -105,5 +140,5 @@ def run_checks(checks_file: Path, student: StudentKernel | None, dead_reason: st
         code = pytest.main(args, plugins=[collector])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise RuntimeError(f"hidden checks {checks_file.name} could not run (pytest exit {code}):\n"
-                           + sink.getvalue()[-2000:])
+                           + "\n".join([*collector.collection_errors, sink.getvalue()])[-2000:])
     return list(collector.outcomes.values())

@@ -161,7 +161,7 @@ def grade(job: Job) -> dict:
     """Grade one submission end to end (on a worker, through :func:`run_job`); never raises."""
     from grader.channel import StudentKernel
     from grader.integrity import answer_sources
-    from grader.judge import run_checks
+    from grader.judge import preload_imports, run_checks
     from grader.kernel import KernelGone, SandboxedKernel
     from grader.versions import reconcile_submission
 
@@ -188,6 +188,7 @@ def grade(job: Job) -> dict:
                 reasons.append(("missing answer", "unanswered: " + ", ".join(reconciled.missing_answers)))
             kernel = SandboxedKernel(scratch / "sandbox", level=job.level, uid=job.uid, limits=job.limits,
                                      data_dirs=job.data_dirs, env=job.kernel_env)
+            preload_imports(job.lab.checks)  # while the kernel starts and runs the notebook
             try:
                 with _timed(timings, "kernel_start"):
                     kernel.start()

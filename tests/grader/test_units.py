@@ -181,6 +181,26 @@ def test_every_submission_meets_the_same_hidden_inputs(tmp_path):
     assert first == second == str(np.random.default_rng(5).integers(10**9))
 
 
+def test_a_checks_files_imports_load_in_the_background_before_the_checks_run(tmp_path, monkeypatch):
+    """preload_imports imports what a checks file imports in another thread; run_checks waits for it, and a module
+    that fails to import there is reported by the checks' own import."""
+    (tmp_path / "slow_dependency.py").write_text(
+        "import threading, time\ntime.sleep(0.5)\nLOADED_BY = threading.current_thread().name\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    checks = tmp_path / "test_uses_it.py"
+    checks.write_text("import slow_dependency\nfrom grader.harness import CheckFailed, points\n\n\n"
+                      "@points(1, question='q')\ndef test_who_loaded(answers):\n"
+                      "    raise CheckFailed(slow_dependency.LOADED_BY)\n")
+    judge.preload_imports(checks)
+    [outcome] = judge.run_checks(checks, None, answers={})
+    assert outcome.message == f"preload {checks.name}"
+    broken = tmp_path / "test_broken.py"
+    broken.write_text("import no_such_module_here\n")
+    judge.preload_imports(broken)
+    with pytest.raises(RuntimeError, match="no_such_module_here"):
+        judge.run_checks(broken, None, answers={})
+
+
 def test_the_fingerprint_follows_what_decides_a_grade_and_nothing_else(tmp_path, monkeypatch):
     """An edit to a report or the command line keeps every saved result; an edit to the judge, the lab's public
     checks or its hidden checks regrades."""
