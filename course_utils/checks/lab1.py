@@ -316,9 +316,15 @@ def _has_gradients(forward: Callable, x, w, b) -> bool:
     return all(g is not None for g in tape.gradient(out, [w, b]))
 
 
+def matmul_of_a_vector(message: str) -> bool:
+    """Whether TensorFlow's error ``message`` is tf.matmul refusing a vector operand. Its words change across
+    versions: "ndims must be >= 2" (2.20), "In[0] and In[1] has different ndims" (2.21)."""
+    return "ndims" in message or "rank" in message.lower()
+
+
 def _explain_matmul(error: Exception) -> None:
     """Turn TensorFlow's rank error of ``x @ w`` (w a vector) into an explanation."""
-    if "ndims must be >= 2" in str(error) or "rank" in str(error).lower():
+    if matmul_of_a_vector(str(error)):
         raise Problem("`@` (tf.matmul) multiplies two matrices, but w is a vector of shape (d,): "
                       "use tf.linalg.matvec(x, w), or make w a (d, 1) column and turn the (n, 1) result "
                       "back into (n,)") from None
