@@ -322,12 +322,14 @@ def matmul_of_a_vector(message: str) -> bool:
     return "ndims" in message or "rank" in message.lower()
 
 
+MATMUL_OF_A_VECTOR = ("`@` (tf.matmul) multiplies two matrices, but w is a vector of shape (d,): "
+                      "use tf.linalg.matvec(x, w), or make w a (d, 1) column and turn the (n, 1) result back into (n,)")
+
+
 def _explain_matmul(error: Exception) -> None:
     """Turn TensorFlow's rank error of ``x @ w`` (w a vector) into an explanation."""
     if matmul_of_a_vector(str(error)):
-        raise Problem("`@` (tf.matmul) multiplies two matrices, but w is a vector of shape (d,): "
-                      "use tf.linalg.matvec(x, w), or make w a (d, 1) column and turn the (n, 1) result "
-                      "back into (n,)") from None
+        raise Problem(MATMUL_OF_A_VECTOR) from None
     raise error
 
 

@@ -317,8 +317,6 @@ NO_GRADIENT = ("the tape gave no gradient (None) for x: a tape records operation
                "unless it is told to watch a tensor")
 
 
-
-
 def reference_gradient_norms(layer, x, *, last_only: bool = True, mean: bool = True) -> np.ndarray:
     """Norm over features of d(sum of outputs at the last step, or at all steps)/dx_t, mean or sum over batch."""
     import tensorflow as tf

@@ -171,8 +171,7 @@ def _perceptron(student, x, w, b):
         return student.call(_with_references("perceptron_forward", ("sigmoid",)), x, w, b)
     except StudentError as error:
         if public.matmul_of_a_vector(str(error)):
-            raise CheckFailed("perceptron_forward: `@` (tf.matmul) multiplies two matrices, but w is a vector of "
-                              "shape (d,): use tf.linalg.matvec, or a (d, 1) column and an (n,) result") from None
+            raise CheckFailed(f"perceptron_forward: {public.MATMUL_OF_A_VECTOR}") from None
         raise
 
 
