@@ -172,8 +172,9 @@ def course_scale(count: int, workers: int) -> None:
 
         started = time.monotonic()
         with tempfile.TemporaryDirectory() as course:
-            results = autograde(lab, folder, Path(course), workers=workers, limits=sandbox.Limits(), data_dirs=[],
-                                kernel_env={"COURSE_MODE": "smoke"}, progress=False, on_result=sample)
+            with engine.Engine(workers) as grid:
+                results = autograde(lab, folder, Path(course), engine=grid, limits=sandbox.Limits(), data_dirs=[],
+                                    kernel_env={"COURSE_MODE": "smoke"}, progress=False, on_result=sample)
         wall = time.monotonic() - started
     inside = sum(r["seconds"] for r in results) / len(results)
     print(f"\n## course scale: {count} tiny submissions, {workers} workers\n\n"

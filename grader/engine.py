@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -53,40 +54,84 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-class Engine:
-    """A Dask client and, without ``scheduler``, the ``LocalCluster`` of ``workers`` processes it owns."""
+# Imported by each worker of a LocalCluster (and of :func:`spawn`) as it starts, not in its first task.
+WORKER_PRELOAD = "grader.pipeline"
 
-    def __init__(self, workers: int, scheduler: str | None = None):
-        self.workers, self.scheduler = workers, scheduler
-        self.client = None
+
+class Engine:
+    """A Dask client and, without ``scheduler``, the ``LocalCluster`` of ``workers`` processes it owns.
+
+    With ``background``, entering returns at once and the cluster starts (or the client connects) in a
+    thread, so that the caller prepares the course meanwhile; the first use of :attr:`client` waits for it
+    and raises what the start raised.
+    """
+
+    def __init__(self, workers: int, scheduler: str | None = None, background: bool = False):
+        self.workers, self.scheduler, self.background = workers, scheduler, background
+        self._client = None
         self._cluster = None
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
 
     def __enter__(self) -> Engine:
+        if self.background:
+            self._starting = threading.Thread(target=self._start_recording_error, name="engine-start", daemon=True)
+            self._starting.start()
+        else:
+            self._start()
+        return self
+
+    def _start_recording_error(self) -> None:
+        try:
+            self._start()
+        except BaseException as error:  # noqa: BLE001 - a SystemExit too: raised again where the client is used
+            self._start_error = error
+
+    def _start(self) -> None:
         from distributed import Client, LocalCluster
 
         if self.scheduler:
-            self.client = Client(self.scheduler, timeout=30)
             try:
-                self.client.wait_for_workers(1, timeout=120)
+                client = Client(self.scheduler, timeout=30)
+            except (OSError, ValueError) as error:
+                raise SystemExit(f"cannot reach the Dask scheduler at {self.scheduler}: {error}") from None
+            try:
+                client.wait_for_workers(1, timeout=120)
             except TimeoutError:
-                self.close()
+                client.close()
                 raise SystemExit(f"no Dask worker joined the scheduler at {self.scheduler} within 120 s") from None
+            self._client = client
         else:
             self._cluster = LocalCluster(  # no dashboard; the scheduler's health page on any free local port
                 n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1", memory_limit=0,
                 dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.ERROR)
-            self.client = Client(self._cluster)
-        return self
+                silence_logs=logging.ERROR, preload=[WORKER_PRELOAD])
+            self._client = Client(self._cluster)
+
+    def _join_start(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+
+    @property
+    def client(self):
+        """The Dask client, once the start has finished."""
+        self._join_start()
+        if self._start_error is not None:
+            raise self._start_error
+        return self._client
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        """Stop the client and the LocalCluster (after a start in the background has finished); idempotent."""
+        self._join_start()
+        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
 
     def check_workers(self, lab: Lab, stamp: str, strict: bool) -> dict[str, dict]:
         """Refuse workers with another grader version; warn loudly about weak isolation (refuse if ``strict``).
@@ -94,8 +139,9 @@ class Engine:
         Returns each worker's :func:`worker_facts` by address. Workers that join later are checked by the
         task itself (:func:`grader.pipeline.run_job`).
         """
+        client = self.client  # a start that failed raises here, as what it is
         try:
-            facts = self.client.run(worker_facts, lab)
+            facts = client.run(worker_facts, lab)
         except Exception as error:  # a worker without the grader cannot even unpickle the function
             raise SystemExit(f"a Dask worker cannot run the grader ({type(error).__name__}: {error}); install the "
                              "grader at the same version on every worker host") from error
@@ -172,7 +218,7 @@ def spawn(workers: int, gpu_workers: int = 0, root: Path = REPO, timeout: float 
                 gpu = ["--resources", "GPU=1"] if number < gpu_workers else []
                 cluster.workers.append(subprocess.Popen(
                     [*dask, "worker", cluster.address, "--nthreads", "1", "--memory-limit", "0", "--no-dashboard",
-                     "--dashboard-address", "127.0.0.1:0",
+                     "--dashboard-address", "127.0.0.1:0", "--preload", WORKER_PRELOAD,
                      "--name", f"worker-{number}", *gpu], cwd=root, env=env,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             from distributed import Client

@@ -50,32 +50,31 @@ def grade_lab(lab: Lab, submissions: Path, course: Path, *, workers: int, limits
 
     ``scheduler`` (``tcp://host:port``) grades on that Dask cluster instead of ``workers`` local processes.
     """
+    from course_utils.datasets import cache_dir, data_dir
     from grader.course import generate_assignment, record_grades
+    from grader.engine import Engine
     from grader.lms import record_intake
     from grader.pipeline import autograde
     from grader.report import write_feedback, write_summary, write_tables
 
-    course.mkdir(parents=True, exist_ok=True)
-    generate_assignment(lab, course)
-    intake = json.loads(record_intake(course, lab, submissions).read_text())  # LMS entry names and times
-    prefetch_datasets(lab)
-    env = {"COURSE_MODE": "smoke", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
-    data_dirs = _data_dirs()
-    from course_utils.datasets import cache_dir, data_dir
+    with Engine(workers, scheduler, background=True) as engine:  # the workers start while the course is prepared
+        course.mkdir(parents=True, exist_ok=True)
+        generate_assignment(lab, course)
+        intake = json.loads(record_intake(course, lab, submissions).read_text())  # LMS entry names and times
+        prefetch_datasets(lab)
+        env = {"COURSE_MODE": "smoke", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+        if data_dir() is not None:
+            env["COURSE_DATA_DIR"] = str(data_dir().resolve())
+        env["COURSE_CACHE_DIR"] = str(cache_dir().resolve())
 
-    if data_dir() is not None:
-        env["COURSE_DATA_DIR"] = str(data_dir().resolve())
-    env["COURSE_CACHE_DIR"] = str(cache_dir().resolve())
+        def on_result(result: dict) -> None:
+            if result["status"] not in ("invalid notebook", "grader error"):
+                record_grades(course, lab, result["student"], result["scores"], result["missing_answers"],
+                              intake.get(result["student"], {}).get("submitted_at"))
+            write_feedback(course, lab, result)
 
-    def on_result(result: dict) -> None:
-        if result["status"] not in ("invalid notebook", "grader error"):
-            record_grades(course, lab, result["student"], result["scores"], result["missing_answers"],
-                          intake.get(result["student"], {}).get("submitted_at"))
-        write_feedback(course, lab, result)
-
-    results = autograde(lab, submissions, course, workers=workers, limits=limits, data_dirs=data_dirs,
-                        kernel_env=env, strict=strict, scheduler=scheduler, progress=progress,
-                        on_result=on_result)
+        results = autograde(lab, submissions, course, engine=engine, limits=limits, data_dirs=_data_dirs(),
+                            kernel_env=env, strict=strict, progress=progress, on_result=on_result)
     write_tables(course, results)
     write_summary(course, lab, results)
     return results

@@ -27,6 +27,7 @@ from pathlib import Path
 import nbformat
 
 from grader import sandbox
+from grader.engine import Engine, wants_gpu
 from grader.fingerprint import fingerprint, worker_fingerprint, worker_lab
 from grader.intake import Submission, collect
 from grader.labs import Lab
@@ -228,6 +229,16 @@ def _failure(student: str, lab: Lab, sha256: str, reason: str) -> dict:
             "checks": [], "scores": {}, "missing_answers": [], "score": 0.0, "max_score": 0.0}
 
 
+def dask_setup(worker) -> None:
+    """Dask's preload hook (``grader.engine.WORKER_PRELOAD``): a worker imports what :func:`grade` needs as it
+    starts, while the client prepares the course, instead of in its first submission."""
+    import grader.channel
+    import grader.integrity
+    import grader.judge
+    import grader.kernel
+    import grader.versions  # noqa: F401
+
+
 def run_job(job: Job) -> dict:
     """The task a Dask worker runs: check that it has the client's grader, detect its isolation, lease a
     sandbox uid (``full`` only) and :func:`grade`; never raises. The result names the worker's host."""
@@ -314,19 +325,17 @@ def warn_if_versioned(course: Path) -> bool:
     return True
 
 
-def autograde(lab: Lab, submissions_path: Path, course: Path, *, workers: int, limits: sandbox.Limits,
-              data_dirs: list[Path], kernel_env: dict[str, str], strict: bool = False, scheduler: str | None = None,
-              progress: bool = True, on_result=None) -> list[dict]:
+def autograde(lab: Lab, submissions_path: Path, course: Path, *, engine: Engine, limits: sandbox.Limits,
+              data_dirs: list[Path], kernel_env: dict[str, str], strict: bool = False, progress: bool = True,
+              on_result=None) -> list[dict]:
     """Grade every submission in ``submissions_path`` into the course directory ``course``.
 
-    Runs on a ``LocalCluster`` of ``workers`` processes, or on the Dask cluster at ``scheduler``
-    (``tcp://host:port``); ``strict`` refuses workers without full isolation. Returns one result dict
-    per student (also saved under ``course/results/<lab>/``). ``on_result(result)`` runs in this process
-    once for each new result (gradebook, feedback).
+    Runs on ``engine``, a :class:`grader.engine.Engine` that the caller has entered (a ``LocalCluster`` or a
+    Dask cluster; it may still be starting in the background); ``strict`` refuses workers without full
+    isolation. Returns one result dict per student (also saved under ``course/results/<lab>/``).
+    ``on_result(result)`` runs in this process once for each new result (gradebook, feedback).
     """
     from tqdm.auto import tqdm
-
-    from grader.engine import Engine, wants_gpu
 
     warn_if_versioned(course)
     submissions = collect(submissions_path, lab.notebook_name)
@@ -341,45 +350,44 @@ def autograde(lab: Lab, submissions_path: Path, course: Path, *, workers: int, l
     results = dict(done)
     if not todo:
         return [results[s.student] for s in submissions if s.student in results]
-    with Engine(workers, scheduler) as engine:
-        kernel_env = {**thread_limits(kernel_threads(engine.check_workers(lab, stamp, strict))), **kernel_env}
-        gpu = wants_gpu(lab) and bool(engine.gpu_workers())
-        if wants_gpu(lab) and not gpu:
-            print(f"WARNING: {lab.name} asks for a GPU but no worker declares one (dask worker --resources GPU=1); "
-                  "grading on CPU workers.", file=sys.stderr)
-        bar = tqdm(total=len(submissions), initial=len(done), desc=f"grading {lab.short}", unit="nb",
-                   disable=not progress)
-        futures = {engine.submit(run_job, Job(lab, s.student, s.data, s.problem, limits, data_dirs, kernel_env,
-                                              stamp, strict), gpu=gpu): s for s in todo}
-        seen: set[tuple[str, str]] = set()
-        try:
-            for future in engine.as_completed(futures):
-                submission = futures[future]
-                if (submission.student, submission.sha256) in seen:  # never record a submission twice
-                    continue
-                seen.add((submission.student, submission.sha256))
-                try:
-                    result = future.result()
-                except Exception as error:  # the task failed on every worker that tried it: a rerun retries
-                    result = _failure(submission.student, lab, submission.sha256,
-                                      f"grader error: worker failed ({type(error).__name__}: {error})")
-                notebook = result.pop("notebook", None)
-                if notebook is not None:
-                    target = course / "autograded" / submission.student / lab.name / lab.notebook_name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_text(notebook)
-                if result["status"] != "grader error":
-                    result["fingerprint"] = stamp
-                if on_result is not None:
-                    on_result(result)
-                _write_json(results_dir / f"{submission.student}.json", result)
-                results[submission.student] = result
-                bar.update()
-        except KeyboardInterrupt:
-            engine.cancel(futures)
-            bar.close()
-            print(f"\nInterrupted: {len(results)} of {len(submissions)} graded and saved. "
-                  "Run the same command again to grade the rest.")
-            raise
+    kernel_env = {**thread_limits(kernel_threads(engine.check_workers(lab, stamp, strict))), **kernel_env}
+    gpu = wants_gpu(lab) and bool(engine.gpu_workers())
+    if wants_gpu(lab) and not gpu:
+        print(f"WARNING: {lab.name} asks for a GPU but no worker declares one (dask worker --resources GPU=1); "
+              "grading on CPU workers.", file=sys.stderr)
+    bar = tqdm(total=len(submissions), initial=len(done), desc=f"grading {lab.short}", unit="nb",
+               disable=not progress)
+    futures = {engine.submit(run_job, Job(lab, s.student, s.data, s.problem, limits, data_dirs, kernel_env,
+                                          stamp, strict), gpu=gpu): s for s in todo}
+    seen: set[tuple[str, str]] = set()
+    try:
+        for future in engine.as_completed(futures):
+            submission = futures[future]
+            if (submission.student, submission.sha256) in seen:  # never record a submission twice
+                continue
+            seen.add((submission.student, submission.sha256))
+            try:
+                result = future.result()
+            except Exception as error:  # the task failed on every worker that tried it: a rerun retries
+                result = _failure(submission.student, lab, submission.sha256,
+                                  f"grader error: worker failed ({type(error).__name__}: {error})")
+            notebook = result.pop("notebook", None)
+            if notebook is not None:
+                target = course / "autograded" / submission.student / lab.name / lab.notebook_name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(notebook)
+            if result["status"] != "grader error":
+                result["fingerprint"] = stamp
+            if on_result is not None:
+                on_result(result)
+            _write_json(results_dir / f"{submission.student}.json", result)
+            results[submission.student] = result
+            bar.update()
+    except KeyboardInterrupt:
+        engine.cancel(futures)
         bar.close()
+        print(f"\nInterrupted: {len(results)} of {len(submissions)} graded and saved. "
+              "Run the same command again to grade the rest.")
+        raise
+    bar.close()
     return [results[s.student] for s in submissions if s.student in results]

@@ -72,6 +72,18 @@ def test_a_lab_asks_for_a_gpu_in_its_release_metadata(tmp_path):
     assert engine.wants_gpu(lab) and not engine.wants_gpu(LAB)
 
 
+def test_a_local_cluster_starts_in_the_background_with_the_grader_already_imported():
+    with engine.Engine(1, background=True) as grid:  # returns before the worker is up
+        imported = grid.client.run(lambda: "grader.judge" in sys.modules)  # waits for it
+    assert list(imported.values()) == [True]
+
+
+def test_a_start_in_the_background_that_fails_is_raised_where_the_client_is_used():
+    with engine.Engine(0, "nonsense://127.0.0.1:1", background=True) as grid:
+        with pytest.raises(SystemExit, match="cannot reach the Dask scheduler at nonsense://127.0.0.1:1: unknown"):
+            grid.check_workers(LAB, "0123456789abcdef", strict=False)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """``dask scheduler`` and two ``dask worker`` processes on localhost; the first declares a GPU.
