@@ -13,6 +13,7 @@ A large course in miniature: what the Dask path and the client add per submissio
 """
 
 import argparse
+import collections
 import os
 import shutil
 import subprocess
@@ -176,8 +177,12 @@ def course_scale(count: int, workers: int) -> None:
                 results = autograde(lab, folder, Path(course), engine=grid, limits=sandbox.Limits(), data_dirs=[],
                                     kernel_env={"COURSE_MODE": "smoke"}, progress=False, on_result=sample)
         wall = time.monotonic() - started
-    inside = sum(r["seconds"] for r in results) / len(results)
+    statuses = collections.Counter(r["status"] for r in results)
+    graded = [r for r in results if "seconds" in r]  # a submission no worker could grade has no timings
+    ungraded = [f"  {r['student']}: {'; '.join(r['reasons'])}\n" for r in results if "seconds" not in r]
+    inside = sum(r["seconds"] for r in graded) / len(graded)
     print(f"\n## course scale: {count} tiny submissions, {workers} workers\n\n"
+          f"statuses: {dict(statuses)}; not graded by a worker: {len(ungraded)}\n{''.join(ungraded[:10])}"
           f"wall {wall:.0f} s; each submission {inside:.2f} s on its worker ({timings_text(results)}); "
           f"added per submission beyond that: {wall * workers / count - inside:.3f} s\n"
           f"client memory as results arrived: {memory[0]:.0f} MiB after the first, "

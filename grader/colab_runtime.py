@@ -16,7 +16,9 @@ one, and the grading notebook layers its own virtual environment on it. Then it
    included, in a kernel of that Python where a stand-in ``google.colab`` is imported at start (so the setup
    cell takes its Colab branch), the install line points at the local wheel and ``apt-get`` is a stand-in that
    installs nothing; afterwards Colab's packages must be as before;
-4. runs the grading notebook (``grader/grade_in_colab.ipynb``) the same way on the example class of Lab 1: its
+4. runs the tests of those labs' public checks (``tests/course_utils/checks/``) with that Python and Colab's
+   pytest: the checks read TensorFlow's and NumPy's error messages, which change between releases;
+5. runs the grading notebook (``grader/grade_in_colab.ipynb``) the same way on the example class of Lab 1: its
    grader goes into its own virtual environment, Colab's packages stay as they were.
 
 ``compare NEW`` lists what a new freeze (a path or a URL) changes among the packages the labs import or install.
@@ -51,6 +53,10 @@ GRADING_NOTEBOOK = REPO / "grader" / "grade_in_colab.ipynb"
 CPU_BUILDS = {"tensorflow": "tensorflow-cpu"}
 # What runs Colab's kernel and its %pip, whether or not a notebook imports it.
 KERNEL = ("pip", "ipython", "ipykernel", "jupyter-client")
+# What the public checks' tests need there besides the labs' imports: pytest, and nbformat for the mistake
+# catalogues they judge (Colab ships both).
+CHECK_TEST_PACKAGES = ("pytest", "nbformat")
+CHECK_TESTS = REPO / "tests" / "course_utils" / "checks"
 # Modules the course provides itself (or Colab does, as a stand-in here): not packages to install.
 PROVIDED = ("course_utils", "grader", "google.colab")
 # Setup-cell install lines: %pip install [options] "requirement".
@@ -350,7 +356,7 @@ class ColabRuntime:
         if not self.python.exists():
             copy_python(self.build / "python")
         imports = distributions(course_imports(labs))
-        pins = {name: colab_pin(name, self.freeze) for name in sorted(imports | set(KERNEL))}
+        pins = {name: colab_pin(name, self.freeze) for name in sorted(imports | set(KERNEL) | set(CHECK_TEST_PACKAGES))}
         print("imported, not in Colab (the setup cells must install them):",
               ", ".join(name for name, pin in pins.items() if pin is None) or "none")
         wanted = {pin for pin in pins.values() if pin}
@@ -413,6 +419,14 @@ class ColabRuntime:
         if "colab: yes" not in printed:
             raise AssertionError("the setup cell did not take its Colab branch")
 
+    def run_check_tests(self, labs: list[Lab]) -> subprocess.CompletedProcess:
+        """The tests of ``labs``' public checks (right answers pass, each mistake fails with its message), fast
+        ones, run by Colab's Python on Colab's TensorFlow, Keras and NumPy, whose error messages the checks read."""
+        tests = [path for lab in labs if (path := CHECK_TESTS / f"test_{lab.short}.py").exists()]
+        return subprocess.run([str(self.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
+                               *map(str, tests)], cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO), "COURSE_MODE": "smoke"})
+
     def run_grading_notebook(self) -> list[dict]:
         """Grade Lab 1's example class with the grading notebook, its checkout a copy of this one; the rows of
         the downloaded ``grades.csv``."""
@@ -467,6 +481,12 @@ def check(freeze_path: Path, build: Path, names: list[str]) -> int:
                             + ", ".join(f"{n} {shipped.get(n, '(absent)')} -> {after.get(n, '(removed)')}"
                                         for n in sorted(set(after) | set(shipped)) if after.get(n) != shipped.get(n)))
         print(f"{lab.name}: {outcome} ({time.monotonic() - began:.0f} s)", flush=True)
+    began = time.monotonic()
+    tests = runtime.run_check_tests(labs)
+    summary = tests.stdout.strip().splitlines()[-1] if tests.stdout.strip() else "no output"
+    if tests.returncode:
+        failures.append(f"public check tests: {summary}\n{tests.stdout[-3000:]}{tests.stderr[-2000:]}")
+    print(f"public check tests: {summary} ({time.monotonic() - began:.0f} s)", flush=True)
     if not names:
         began = time.monotonic()
         try:
