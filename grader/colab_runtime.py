@@ -53,9 +53,9 @@ GRADING_NOTEBOOK = REPO / "grader" / "grade_in_colab.ipynb"
 CPU_BUILDS = {"tensorflow": "tensorflow-cpu"}
 # What runs Colab's kernel and its %pip, whether or not a notebook imports it.
 KERNEL = ("pip", "ipython", "ipykernel", "jupyter-client")
-# What the public checks' tests need there besides the labs' imports: pytest, and nbformat for the mistake
-# catalogues they judge (Colab ships both).
-CHECK_TEST_PACKAGES = ("pytest", "nbformat")
+# What the public checks' tests need there besides the labs' imports: pytest, nbformat for the mistake catalogues
+# they judge, and scikit-learn, a forbidden shortcut in Lab 5's catalogue (Colab ships all three).
+CHECK_TEST_PACKAGES = ("pytest", "nbformat", "scikit-learn")
 CHECK_TESTS = REPO / "tests" / "course_utils" / "checks"
 # Modules the course provides itself (or Colab does, as a stand-in here): not packages to install.
 PROVIDED = ("course_utils", "grader", "google.colab")
